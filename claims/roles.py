@@ -1,0 +1,99 @@
+"""Who may do what: the one place ClaimDesk decides it.
+
+A role is a Django group. Each active member is in exactly one of them; superusers count as
+admins. Views, templates and background jobs all ask `can(user, action)`.
+"""
+
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    AGENT = "agent"
+    LEAD = "lead"
+    ADMIN = "admin"
+
+    @property
+    def label(self):
+        return ROLE_LABELS[self]
+
+    @property
+    def rank(self):
+        return list(Role).index(self)
+
+
+ROLE_LABELS = {
+    Role.VIEWER: _("Viewer"),
+    Role.AGENT: _("Agent"),
+    Role.LEAD: _("Lead"),
+    Role.ADMIN: _("Admin"),
+}
+
+
+class Action(StrEnum):
+    VIEW_CLAIMS = "view_claims"
+    DECIDE = "decide"
+    REFRESH = "refresh"
+    BULK_DECIDE = "bulk_decide"
+    VIEW_OWN_AUDIT = "view_own_audit"
+    VIEW_ALL_AUDIT = "view_all_audit"
+    VIEW_REPORTS = "view_reports"
+    MANAGE_TEAM = "manage_team"
+    MANAGE_ADMINS = "manage_admins"
+
+
+_ALL = set(Role)
+_DECIDERS = {Role.AGENT, Role.LEAD, Role.ADMIN}
+_LEADS = {Role.LEAD, Role.ADMIN}
+
+RIGHTS = {
+    Action.VIEW_CLAIMS: _ALL,
+    Action.DECIDE: _DECIDERS,
+    Action.REFRESH: _DECIDERS,
+    Action.BULK_DECIDE: _LEADS,
+    Action.VIEW_OWN_AUDIT: _ALL,
+    Action.VIEW_ALL_AUDIT: _LEADS,
+    Action.VIEW_REPORTS: _LEADS,
+    Action.MANAGE_TEAM: _LEADS,
+    Action.MANAGE_ADMINS: {Role.ADMIN},
+}
+
+
+def role_of(user):
+    """The user's role, or None for anonymous and inactive users and those without one."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    cached = getattr(user, "_claimdesk_role", "unset")
+    if cached == "unset":
+        names = set(user.groups.values_list("name", flat=True))
+        cached = max((r for r in Role if r.value in names), key=lambda r: r.rank, default=None)
+        user._claimdesk_role = cached
+    return cached
+
+
+def can(user, action):
+    role = role_of(user)
+    return role is not None and role in RIGHTS[Action(action)]
+
+
+def grantable_roles(user):
+    """The roles this user may give to others: leads up to lead, admins any."""
+    if can(user, Action.MANAGE_ADMINS):
+        return list(Role)
+    if can(user, Action.MANAGE_TEAM):
+        return [Role.VIEWER, Role.AGENT, Role.LEAD]
+    return []
+
+
+def set_role(user, role):
+    from django.contrib.auth.models import Group
+
+    role = Role(role)
+    groups = Group.objects.filter(name__in=[r.value for r in Role])
+    user.groups.remove(*groups)
+    user.groups.add(Group.objects.get(name=role.value))
+    user._claimdesk_role = role
