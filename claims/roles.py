@@ -6,6 +6,7 @@ admins. Views, templates and background jobs all ask `can(user, action)`.
 
 from enum import StrEnum
 
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 
@@ -78,6 +79,12 @@ def role_of(user):
 def can(user, action):
     role = role_of(user)
     return role is not None and role in RIGHTS[Action(action)]
+
+
+def require(user, action):
+    """The server-side check every view makes; templates only hide what this refuses."""
+    if not can(user, action):
+        raise PermissionDenied
 
 
 def grantable_roles(user):

@@ -1,0 +1,38 @@
+# ClaimDesk: `make run` for the demo, `make test` for the whole test-suite.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
+
+.PHONY: run test lint postgres browser
+
+run: $(VENV)/.runtime postgres
+	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py demo
+
+test: $(VENV)/.dev postgres browser
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(VENV)/bin/pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+# PostgreSQL runs as a system service; start it when it is down.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+		echo "PostgreSQL did not start" >&2; exit 1
+
+# The browser tests drive Debian's Chromium.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; }

@@ -1,0 +1,76 @@
+import signal
+import sys
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from claims.seller_center import SellerCenterError
+from claims.sync import SyncBusy, sync_everything
+
+
+class Command(BaseCommand):
+    help = "Sync claim reasons and claims from the Seller Center into the local cache."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--full", action="store_true", help="Fetch every claim, not only recent changes."
+        )
+        parser.add_argument(
+            "--every",
+            type=int,
+            metavar="SECONDS",
+            help="Keep running as a worker, syncing every SECONDS (default: once).",
+        )
+
+    def handle(self, *args, full=False, every=None, verbosity=1, **options):
+        self.verbosity = verbosity
+        if every is None:
+            if not self._sync_once(full):
+                raise CommandError("Sync failed.")
+            return
+        self._run_worker(full, max(every or settings.SYNC_INTERVAL, 1))
+
+    def _run_worker(self, full, interval):
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        self.stdout.write(f"Sync worker started: every {interval} s. Ctrl-C stops it.")
+        while not stop.is_set():
+            self._sync_once(full)
+            full = False
+            stop.wait(interval)
+        self.stdout.write("Sync worker stopped.")
+
+    def _sync_once(self, full):
+        try:
+            summaries = sync_everything(full=full, progress=self._progress)
+        except SyncBusy:
+            self.stdout.write("Another sync is running; this one was skipped.")
+            return True
+        except SellerCenterError as error:
+            self._end_progress()
+            self.stderr.write(f"Sync failed: {error.message}")
+            return False
+        self._end_progress()
+        if self.verbosity:
+            for summary in summaries:
+                self.stdout.write(summary.line())
+        return True
+
+    def _progress(self, summary, page):
+        if not (self.verbosity and sys.stdout.isatty()):
+            return
+        total = max(page.count, summary.fetched)
+        done = summary.fetched / total if total else 1
+        bar = "#" * int(done * 30)
+        sys.stdout.write(
+            f"\r{summary.name:<8} [{bar:<30}] {summary.fetched}/{total} · page {summary.pages}"
+        )
+        sys.stdout.flush()
+        self._progress_shown = True
+
+    def _end_progress(self):
+        if getattr(self, "_progress_shown", False):
+            sys.stdout.write("\n")
+            self._progress_shown = False

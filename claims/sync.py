@@ -1,0 +1,264 @@
+"""Pulls claim reasons and claims from the Seller Center into PostgreSQL.
+
+Incremental and idempotent: each page is stored by one upsert statement that touches only
+claims whose payload changed, and writes a snapshot for exactly those. The API promises no
+order, so the watermark moves only after a run has stored every page; it then becomes the
+run's start time minus an overlap, and anything that changed while the run was paging is
+fetched again next time.
+"""
+
+import json
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from . import decisions
+from .models import SyncState
+from .search import search_text
+from .seller_center import SellerCenterError, client_for
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_lock keys: one ClaimDesk-wide number, so two workers never sync at once.
+SYNC_LOCK_KEY = 0x636C6D64
+
+
+class SyncBusy(Exception):
+    """Another process holds the sync lock."""
+
+
+@dataclass
+class SyncSummary:
+    name: str
+    pages: int = 0
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+
+    def line(self):
+        return (
+            f"{self.name}: {self.pages} pages, {self.fetched} fetched, {self.created} created, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.seconds:.1f} s"
+        )
+
+
+@contextmanager
+def sync_lock():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise SyncBusy
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+
+
+def sync_everything(*, full=False, client=None, progress=None):
+    """Reasons, then claims, then reconcile unconfirmed decisions. Raises SyncBusy."""
+    client = client or client_for()
+    with sync_lock():
+        reasons = _run("reasons", lambda state: _sync_reasons(client, state, progress))
+        claims = _run("claims", lambda state: _sync_claims(client, state, full, progress))
+        decisions.reconcile()
+    return [reasons, claims]
+
+
+def _run(name, work):
+    state, _ = SyncState.objects.get_or_create(name=name)
+    started_at = timezone.now()
+    _save_state(state, outcome=SyncState.Outcome.RUNNING, started_at=started_at, error="")
+    clock = time.monotonic()
+    try:
+        summary = work(state)
+    except SellerCenterError as error:
+        logger.warning("sync of %s failed: %s", name, error.message)
+        _save_state(
+            state, outcome=SyncState.Outcome.FAILED, finished_at=timezone.now(), error=error.message
+        )
+        raise
+    except BaseException:
+        _save_state(
+            state,
+            outcome=SyncState.Outcome.FAILED,
+            finished_at=timezone.now(),
+            error="The sync stopped unexpectedly.",
+        )
+        raise
+    summary.seconds = time.monotonic() - clock
+    finished_at = timezone.now()
+    _save_state(
+        state,
+        outcome=SyncState.Outcome.OK,
+        finished_at=finished_at,
+        last_success_at=finished_at,
+        watermark=started_at - timezone.timedelta(seconds=settings.SYNC_OVERLAP_SECONDS),
+        summary=asdict(summary),
+    )
+    return summary
+
+
+def _save_state(state, **fields):
+    fields["heartbeat_at"] = timezone.now()
+    for name, value in fields.items():
+        setattr(state, name, value)
+    state.save(update_fields=list(fields))
+
+
+def _sync_claims(client, state, full, progress):
+    filters = {}
+    if state.watermark and not full:
+        filters["updated_at__gte"] = state.watermark
+    summary = SyncSummary("claims")
+    for page in client.claim_pages(**filters):
+        created, updated = store_claims(page.items)
+        _count(summary, page, created, updated)
+        if progress:
+            progress(summary, page)
+    return summary
+
+
+def _sync_reasons(client, state, progress):
+    summary = SyncSummary("reasons")
+    for page in client.reason_pages():
+        created, updated = store_reasons(page.items)
+        _count(summary, page, created, updated)
+        if progress:
+            progress(summary, page)
+    return summary
+
+
+def _count(summary, page, created, updated):
+    summary.pages += 1
+    summary.fetched += len(page.items)
+    summary.created += created
+    summary.updated += updated
+    summary.unchanged += len(page.items) - created - updated
+
+
+# One statement per page: the incoming rows as one JSON array, an upsert that skips rows
+# whose payload hash is unchanged, and a snapshot for every row it did write.
+_UPSERT_CLAIMS = """
+WITH incoming AS (
+    SELECT x.*, md5(x.raw::text) AS payload_hash
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
+        id uuid, package_item text, product text, reason_id uuid, reason_subject text,
+        reason_translations jsonb, detail text, return_code text,
+        return_tracking_number text, return_tracking_url text, type text, status text,
+        created_at timestamptz, updated_at timestamptz, raw jsonb, search_text text)
+), written AS (
+    INSERT INTO claims_claim AS claim (
+        id, package_item, product, reason_id, reason_subject, reason_translations, detail,
+        return_code, return_tracking_number, return_tracking_url, type, status, created_at,
+        updated_at, raw, payload_hash, search_text, first_seen_at, last_synced_at)
+    SELECT id, package_item, product, reason_id, reason_subject, reason_translations, detail,
+        return_code, return_tracking_number, return_tracking_url, type, status, created_at,
+        updated_at, raw, payload_hash, search_text, %(now)s, %(now)s
+    FROM incoming
+    ON CONFLICT (id) DO UPDATE SET
+        package_item = EXCLUDED.package_item, product = EXCLUDED.product,
+        reason_id = EXCLUDED.reason_id, reason_subject = EXCLUDED.reason_subject,
+        reason_translations = EXCLUDED.reason_translations, detail = EXCLUDED.detail,
+        return_code = EXCLUDED.return_code,
+        return_tracking_number = EXCLUDED.return_tracking_number,
+        return_tracking_url = EXCLUDED.return_tracking_url, type = EXCLUDED.type,
+        status = EXCLUDED.status, created_at = EXCLUDED.created_at,
+        updated_at = EXCLUDED.updated_at, raw = EXCLUDED.raw,
+        payload_hash = EXCLUDED.payload_hash, search_text = EXCLUDED.search_text,
+        last_synced_at = EXCLUDED.last_synced_at, missing_upstream_at = NULL
+    WHERE claim.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
+    RETURNING claim.id, claim.raw, claim.payload_hash, (xmax = 0) AS created
+), snapshots AS (
+    INSERT INTO claims_claimsnapshot (claim_id, payload, payload_hash, taken_at)
+    SELECT id, raw, payload_hash, %(now)s FROM written
+)
+SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
+"""
+
+
+def store_claims(records):
+    """Upsert a page of ClaimRecords; returns (created, updated)."""
+    if not records:
+        return 0, 0
+    rows = json.dumps([_claim_row(record) for record in records], default=str)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_CLAIMS, {"rows": rows, "now": timezone.now()})
+        created, updated = cursor.fetchone()
+    return created, updated
+
+
+def _claim_row(record):
+    return {
+        "id": record.id,
+        "package_item": record.package_item,
+        "product": record.product,
+        "reason_id": record.reason_id,
+        "reason_subject": record.reason_subject,
+        "reason_translations": record.reason_translations,
+        "detail": record.detail,
+        "return_code": record.return_code,
+        "return_tracking_number": record.return_tracking_number,
+        "return_tracking_url": record.return_tracking_url,
+        "type": record.type,
+        "status": record.status,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+        "raw": record.raw,
+        "search_text": search_text(
+            record.return_code,
+            record.return_tracking_number,
+            record.package_item,
+            record.product,
+            record.detail,
+        ),
+    }
+
+
+_UPSERT_REASONS = """
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
+        id uuid, subject text, translations jsonb, type text, created_at timestamptz,
+        updated_at timestamptz, raw jsonb)
+)
+INSERT INTO claims_claimreason AS reason (
+    id, subject, translations, type, created_at, updated_at, raw, last_synced_at)
+SELECT id, subject, translations, type, created_at, updated_at, raw, %(now)s FROM incoming
+ON CONFLICT (id) DO UPDATE SET
+    subject = EXCLUDED.subject, translations = EXCLUDED.translations, type = EXCLUDED.type,
+    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, raw = EXCLUDED.raw,
+    last_synced_at = EXCLUDED.last_synced_at
+WHERE reason.raw IS DISTINCT FROM EXCLUDED.raw
+RETURNING (xmax = 0) AS created
+"""
+
+
+def store_reasons(records):
+    if not records:
+        return 0, 0
+    rows = json.dumps(
+        [
+            {
+                "id": record.id,
+                "subject": record.subject,
+                "translations": record.translations,
+                "type": record.type,
+                "created_at": record.created_at and record.created_at.isoformat(),
+                "updated_at": record.updated_at and record.updated_at.isoformat(),
+                "raw": record.raw,
+            }
+            for record in records
+        ],
+        default=str,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_REASONS, {"rows": rows, "now": timezone.now()})
+        flags = [row[0] for row in cursor.fetchall()]
+    return sum(flags), len(flags) - sum(flags)
