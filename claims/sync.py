@@ -44,8 +44,8 @@ class SyncSummary:
 
     def line(self):
         return (
-            f"{self.name}: {self.pages} pages, {self.fetched} fetched, {self.created} created, "
-            f"{self.updated} updated, {self.unchanged} unchanged, {self.seconds:.1f} s"
+            f"{self.name}: pages {self.pages}, fetched {self.fetched}, created {self.created}, "
+            f"updated {self.updated}, unchanged {self.unchanged}, {self.seconds:.1f} s"
         )
 
 
