@@ -102,5 +102,6 @@ def set_role(user, role):
     role = Role(role)
     groups = Group.objects.filter(name__in=[r.value for r in Role])
     user.groups.remove(*groups)
-    user.groups.add(Group.objects.get(name=role.value))
+    group, _ = Group.objects.get_or_create(name=role.value)
+    user.groups.add(group)
     user._claimdesk_role = role

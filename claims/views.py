@@ -43,7 +43,7 @@ def _get_claim_for_user(request, claim_id, action=Action.VIEW_CLAIMS):
 def queue(request):
     require(request.user, Action.VIEW_CLAIMS)
     context = _queue_context(request)
-    partial = "rows" if request.htmx.target == "queue-rows" else "page"
+    partial = "results" if request.htmx.target == "queue-results" else "page"
     return _render(request, partial, context)
 
 

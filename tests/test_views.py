@@ -89,6 +89,7 @@ def test_an_htmx_filter_returns_only_the_results_and_varies_on_hx_request(
 
     body = response.content.decode()
     assert "<html" not in body
+    assert 'id="queue-filters"' not in body
     assert 'class="claims"' in body
     assert "HX-Request" in response["Vary"]
 
