@@ -1,13 +1,20 @@
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Tests do not run collectstatic, so the manifest storage has nothing to look up.
+@pytest.fixture(scope="session", autouse=True)
+def _test_settings():
+    # Session-wide, so the live server sees them too. Tests do not run collectstatic, so the
+    # manifest storage would have nothing to look up; and they speak plain HTTP.
+    from django.conf import settings
+
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SECURE_HSTS_SECONDS = 0
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
 
 
 @pytest.fixture
@@ -25,3 +32,26 @@ def member(django_user_model):
         return user
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """One stand-in Seller Center for the whole session, on a free loopback port."""
+    from claims.sandbox import Sandbox
+
+    server = Sandbox(api_key="test-key", claims=300, seed=7).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, settings):
+    """The session's sandbox, freshly reset, with ClaimDesk's settings pointing at it."""
+    sandbox_server.reset()
+    settings.SELLER_CENTER_URL = sandbox_server.url
+    settings.SELLER_CENTER_API_KEY = "test-key"
+    settings.SELLER_CENTER_AUTH_SCHEME = ""
+    settings.SELLER_CENTER_READ_RETRIES = 2
+    settings.SELLER_CENTER_BACKOFF = 0.01
+    yield sandbox_server
+    sandbox_server.faults.clear()
