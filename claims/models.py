@@ -222,6 +222,26 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
 
+class CannedReason(models.Model):
+    """A rejection reason a lead saved for the team to reuse."""
+
+    text = models.CharField(_("reason"), max_length=500, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["text", "id"]
+
+    def __str__(self):
+        return self.text
+
+
 class SyncState(models.Model):
     """Progress of one kind of sync ("claims" or "reasons"): one row each."""
 
