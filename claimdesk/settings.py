@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "claims",
 ]
 
@@ -147,6 +149,13 @@ SELLER_CENTER_MAX_BODY_BYTES = env.int("SELLER_CENTER_MAX_BODY_BYTES", default=1
 
 SYNC_INTERVAL = env.int("SYNC_INTERVAL", default=60)
 SYNC_OVERLAP_SECONDS = env.int("SYNC_OVERLAP_SECONDS", default=300)
+
+# Background work (bulk decisions) is queued in PostgreSQL and run by `manage.py db_worker`.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Bulk decisions call the Seller Center at most this often; it documents no rate limit.
+BULK_REQUESTS_PER_SECOND = env.float("BULK_REQUESTS_PER_SECOND", default=2.0)
+if not 0 < BULK_REQUESTS_PER_SECOND <= 100:
+    raise ImproperlyConfigured("BULK_REQUESTS_PER_SECOND must be above 0 and at most 100.")
 
 # Queue rows turn amber, then red, after this many days waiting.
 WAITING_WARN_DAYS = env.int("WAITING_WARN_DAYS", default=3)
