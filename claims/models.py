@@ -166,6 +166,9 @@ class AuditEvent(models.Model):
         DECISION_UNCONFIRMED = "decision.unconfirmed", _("Decision unconfirmed")
         DECISION_CONFIRMED = "decision.confirmed", _("Decision confirmed")
         DECISION_NOT_APPLIED = "decision.not_applied", _("Decision not applied")
+        DECISION_REFUSED = "decision.refused", _("Decision refused")
+        BULK_STARTED = "bulk.started", _("Bulk decision started")
+        BULK_FINISHED = "bulk.finished", _("Bulk decision finished")
         LOGIN = "auth.login", _("Signed in")
         LOGOUT = "auth.logout", _("Signed out")
         LOGIN_FAILED = "auth.login_failed", _("Sign-in failed")
@@ -240,6 +243,76 @@ class CannedReason(models.Model):
 
     def __str__(self):
         return self.text
+
+
+class BulkRun(models.Model):
+    """One bulk decision: the same action, reason and images for many claims, in the background."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        FINISHED = "finished", _("Finished")
+        STOPPED = "stopped", _("Stopped")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bulk_runs"
+    )
+    action = models.CharField(max_length=16, choices=Decision.Action.choices)
+    reason = models.TextField(blank=True)
+    images = models.JSONField(default=list, blank=True)
+    # What the lead chose: the rows ticked, or the queue filter whose claims were taken.
+    selection = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"bulk {self.action} of {self.total} ({self.state})"
+
+    @property
+    def is_done(self):
+        return self.state in (self.State.FINISHED, self.State.STOPPED)
+
+
+class BulkItem(models.Model):
+    """One claim of a bulk run. Once it has a decision, the decision tells its outcome."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting its turn")
+        DECIDED = "decided", _("Decided")
+        SKIPPED = "skipped", _("Skipped")
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="items")
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="bulk_items")
+    position = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    decision = models.OneToOneField(
+        Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_item"
+    )
+    message = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "claim"], name="one_item_per_claim_and_run")
+        ]
+        indexes = [models.Index(fields=["run", "state", "position"], name="bulkitem_run_state")]
+
+    def __str__(self):
+        return f"{self.claim_id} in {self.run_id} ({self.state})"
+
+    @property
+    def outcome(self):
+        """pending, skipped, or the decision's state: requested, sent, unconfirmed, failed."""
+        return self.decision.state if self.decision_id else self.state
 
 
 class SyncState(models.Model):
