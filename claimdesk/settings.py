@@ -1,5 +1,6 @@
 """ClaimDesk settings: every value comes from the environment (or a `.env` file)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -23,7 +24,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "claims.apps.ClaimDeskAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "claims",
 ]
 
@@ -50,6 +52,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "claims.middleware.HtmxLoginRedirectMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "claimdesk.urls"
@@ -87,6 +91,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username or address is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "claims:queue"
 LOGOUT_REDIRECT_URL = "login"
@@ -94,6 +103,24 @@ LOGOUT_REDIRECT_URL = "login"
 # Idle sessions expire: every request pushes the expiry forward.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=8 * 60 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
+
+# Sign-in throttling (django-axes): this many failures for one username, or from one address,
+# lock that username or address out for a while. A successful sign-in clears the count.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# New members get a one-time set-password link: e-mailed when EMAIL_URL is set (for example
+# smtp+tls://user:password@host:587), otherwise shown once to whoever added them.
+EMAIL_URL = env.str("EMAIL_URL", default="")
+INVITE_BY_EMAIL = bool(EMAIL_URL)
+if INVITE_BY_EMAIL:
+    globals().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claimdesk@localhost")
+# Links made outside a request (the add_member command) start with this.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("tr", _("Turkish"))]

@@ -1,7 +1,11 @@
 """Who may do what: the one place ClaimDesk decides it.
 
 A role is a Django group. Each active member is in exactly one of them; superusers count as
-admins. Views, templates and background jobs all ask `can(user, action)`.
+admins. Views, templates, the Django admin and background jobs all ask `can(user, action)`.
+
+The groups also carry one Django permission per right (migration 0004), for code that asks
+`user.has_perm("claims.<action>")`. A change to RIGHTS needs a migration that updates them;
+tests/test_team.py fails until the two agree.
 """
 
 from enum import StrEnum
@@ -43,6 +47,7 @@ class Action(StrEnum):
     VIEW_REPORTS = "view_reports"
     MANAGE_TEAM = "manage_team"
     MANAGE_ADMINS = "manage_admins"
+    USE_ADMIN_SITE = "use_admin_site"
 
 
 _ALL = set(Role)
@@ -59,6 +64,7 @@ RIGHTS = {
     Action.VIEW_REPORTS: _LEADS,
     Action.MANAGE_TEAM: _LEADS,
     Action.MANAGE_ADMINS: {Role.ADMIN},
+    Action.USE_ADMIN_SITE: {Role.ADMIN},
 }
 
 
@@ -66,11 +72,17 @@ def role_of(user):
     """The user's role, or None for anonymous and inactive users and those without one."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
+    return assigned_role(user)
+
+
+def assigned_role(user):
+    """The role a member holds whether or not they are active, e.g. for the team page."""
     if user.is_superuser:
         return Role.ADMIN
     cached = getattr(user, "_claimdesk_role", "unset")
     if cached == "unset":
-        names = set(user.groups.values_list("name", flat=True))
+        # groups.all() rather than a values query, so a prefetched team list costs no query.
+        names = {group.name for group in user.groups.all()}
         cached = max((r for r in Role if r.value in names), key=lambda r: r.rank, default=None)
         user._claimdesk_role = cached
     return cached
@@ -96,7 +108,20 @@ def grantable_roles(user):
     return []
 
 
+def may_grant(user, role):
+    return Role(role) in grantable_roles(user)
+
+
+def may_manage_member(user, member):
+    """Leads manage viewers, agents and leads; only admins touch an admin."""
+    held = assigned_role(member)
+    if held == Role.ADMIN:
+        return can(user, Action.MANAGE_ADMINS)
+    return can(user, Action.MANAGE_TEAM)
+
+
 def set_role(user, role):
+    """Puts the user in exactly one role group. Permission checks are the caller's (team.py)."""
     from django.contrib.auth.models import Group
 
     role = Role(role)

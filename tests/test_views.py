@@ -143,7 +143,8 @@ def test_an_agent_approves_a_waiting_claim_with_one_call(client, member, waiting
     assert synced.claim(waiting_claim.pk)["status"] == "approved"
     decision = Decision.objects.get(claim=waiting_claim)
     assert (decision.state, decision.actor) == ("sent", agent)
-    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
+    events = AuditEvent.objects.filter(claim=waiting_claim).order_by("id")
+    assert list(events.values_list("action", flat=True)) == [
         "decision.requested",
         "decision.sent",
     ]
