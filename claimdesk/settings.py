@@ -187,6 +187,8 @@ if not 0 < BULK_REQUESTS_PER_SECOND <= 100:
 # Queue rows turn amber, then red, after this many days waiting.
 WAITING_WARN_DAYS = env.int("WAITING_WARN_DAYS", default=3)
 WAITING_ALERT_DAYS = env.int("WAITING_ALERT_DAYS", default=7)
+# The open queue re-reads its counts and rows this often, while its browser tab is visible.
+QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=20)
 
 LOGGING = {
     "version": 1,
