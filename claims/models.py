@@ -98,7 +98,10 @@ class Claim(models.Model):
 
 
 class ClaimSnapshot(models.Model):
-    """A claim's payload each time a sync saw it change."""
+    """A payload a claim had before a sync replaced it; `taken_at` is when it was stored.
+
+    Together with the claim's current payload these are every version ClaimDesk has seen.
+    """
 
     claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="snapshots")
     payload = models.JSONField()

@@ -9,6 +9,8 @@ fetched again next time.
 
 import json
 import logging
+import queue
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -118,7 +120,7 @@ def _sync_claims(client, state, full, progress):
     if state.watermark and not full:
         filters["updated_at__gte"] = state.watermark
     summary = SyncSummary("claims")
-    for page in client.claim_pages(**filters):
+    for page in prefetched(client.claim_pages(**filters)):
         created, updated = store_claims(page.items)
         _count(summary, page, created, updated)
         if progress:
@@ -136,6 +138,42 @@ def _sync_reasons(client, state, progress):
     return summary
 
 
+def prefetched(pages, depth=2):
+    """Yield from `pages` while a thread fetches the next ones.
+
+    Fetching and parsing a page is Python work; storing it is PostgreSQL's. Overlapping the
+    two nearly halves a sync's time, and `depth` bounds how many pages wait in memory.
+    """
+    handoff = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                handoff.put(page)
+            handoff.put(done)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            handoff.put(error)
+
+    producer = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    producer.start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while producer.is_alive():
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                producer.join(0.05)
+
+
 def _count(summary, page, created, updated):
     summary.pages += 1
     summary.fetched += len(page.items)
@@ -144,16 +182,22 @@ def _count(summary, page, created, updated):
     summary.unchanged += len(page.items) - created - updated
 
 
-# One statement per page: the incoming rows as one JSON array, an upsert that skips rows
-# whose payload hash is unchanged, and a snapshot for every row it did write.
+# One statement per page: the incoming rows as one JSON array; an upsert that skips rows whose
+# payload hash is unchanged; and, for each claim it changed, a snapshot of the payload it
+# replaced (every CTE reads the table as it was before the statement). The current payload
+# lives on the claim itself, so a first sight writes no snapshot.
 _UPSERT_CLAIMS = """
 WITH incoming AS (
     SELECT x.*, md5(x.raw::text) AS payload_hash
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
+    FROM json_to_recordset(%(rows)s::json) AS x(
         id uuid, package_item text, product text, reason_id uuid, reason_subject text,
         reason_translations jsonb, detail text, return_code text,
         return_tracking_number text, return_tracking_url text, type text, status text,
         created_at timestamptz, updated_at timestamptz, raw jsonb, search_text text)
+), replaced AS (
+    SELECT claim.id, claim.raw, claim.payload_hash, claim.last_synced_at
+    FROM claims_claim AS claim JOIN incoming USING (id)
+    WHERE claim.payload_hash <> incoming.payload_hash
 ), written AS (
     INSERT INTO claims_claim AS claim (
         id, package_item, product, reason_id, reason_subject, reason_translations, detail,
@@ -174,11 +218,11 @@ WITH incoming AS (
         updated_at = EXCLUDED.updated_at, raw = EXCLUDED.raw,
         payload_hash = EXCLUDED.payload_hash, search_text = EXCLUDED.search_text,
         last_synced_at = EXCLUDED.last_synced_at, missing_upstream_at = NULL
-    WHERE claim.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
-    RETURNING claim.id, claim.raw, claim.payload_hash, (xmax = 0) AS created
+    WHERE claim.payload_hash <> EXCLUDED.payload_hash
+    RETURNING (xmax = 0) AS created
 ), snapshots AS (
     INSERT INTO claims_claimsnapshot (claim_id, payload, payload_hash, taken_at)
-    SELECT id, raw, payload_hash, %(now)s FROM written
+    SELECT id, raw, payload_hash, last_synced_at FROM replaced
 )
 SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
 """
@@ -188,7 +232,7 @@ def store_claims(records):
     """Upsert a page of ClaimRecords; returns (created, updated)."""
     if not records:
         return 0, 0
-    rows = json.dumps([_claim_row(record) for record in records], default=str)
+    rows = json.dumps([_claim_row(record) for record in records])
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT_CLAIMS, {"rows": rows, "now": timezone.now()})
         created, updated = cursor.fetchone()
@@ -197,10 +241,10 @@ def store_claims(records):
 
 def _claim_row(record):
     return {
-        "id": record.id,
+        "id": str(record.id),
         "package_item": record.package_item,
         "product": record.product,
-        "reason_id": record.reason_id,
+        "reason_id": record.reason_id and str(record.reason_id),
         "reason_subject": record.reason_subject,
         "reason_translations": record.reason_translations,
         "detail": record.detail,

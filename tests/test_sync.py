@@ -27,7 +27,7 @@ def test_a_first_sync_stores_every_claim_and_reason(sandbox):
     assert claims.fetched == 300
     assert claims.created == 300
     assert ClaimReason.objects.count() == reasons.created > 0
-    assert ClaimSnapshot.objects.count() == 300
+    assert not ClaimSnapshot.objects.exists()
 
 
 def test_stored_claims_match_the_upstream_payload(sandbox):
@@ -50,19 +50,21 @@ def test_a_second_sync_of_unchanged_data_writes_nothing(sandbox):
 
     assert (claims.created, claims.updated, claims.unchanged) == (0, 0, 300)
     assert row_versions() == before
-    assert ClaimSnapshot.objects.count() == 300
+    assert not ClaimSnapshot.objects.exists()
 
 
-def test_a_changed_claim_is_updated_with_one_new_snapshot(sandbox):
+def test_a_changed_claim_is_updated_and_its_previous_payload_kept(sandbox):
     sync_everything()
-    claim_id = Claim.objects.filter(status="waiting").values_list("id", flat=True).first()
-    sandbox.update_claim(claim_id, status="approved")
+    claim = Claim.objects.filter(status="waiting").first()
+    sandbox.update_claim(claim.pk, status="approved")
 
     _, claims = sync_everything()
 
     assert claims.updated == 1
-    assert Claim.objects.get(pk=claim_id).status == "approved"
-    assert ClaimSnapshot.objects.filter(claim_id=claim_id).count() == 2
+    assert Claim.objects.get(pk=claim.pk).status == "approved"
+    [snapshot] = ClaimSnapshot.objects.all()
+    assert (snapshot.claim_id, snapshot.payload) == (claim.pk, claim.raw)
+    assert snapshot.taken_at == claim.last_synced_at
 
 
 def test_an_incremental_sync_asks_only_for_changes_since_the_watermark(sandbox):
@@ -92,18 +94,19 @@ def test_a_failed_run_leaves_the_watermark_where_it_was(sandbox, settings):
     settings.SELLER_CENTER_PAGE_SIZE = 100
     sync_everything()
     watermark = SyncState.objects.get(name="claims").watermark
-
-    def fail_after_first_page(summary, page):
-        if summary.name == "claims" and summary.pages == 1:
-            sandbox.faults.fail_next(10, status=500)
+    # The first claims page is served; every later one fails past the retries.
+    sandbox.faults.delay_next(1, seconds=0, path_contains="/i2/claims/")
+    sandbox.faults.fail_next(10, status=500, path_contains="/i2/claims/")
+    sandbox.requests.clear()
 
     with pytest.raises(Unavailable):
-        sync_everything(full=True, progress=fail_after_first_page)
+        sync_everything(full=True)
 
     state = SyncState.objects.get(name="claims")
     assert state.watermark == watermark
     assert state.outcome == SyncState.Outcome.FAILED
-    assert state.error
+    assert state.error == "The Seller Center is unavailable (HTTP 500)."
+    assert [r.query["page"] for r in claims_requests(sandbox)] == ["1", "2", "2", "2"]
 
 
 def test_a_sync_is_skipped_while_another_process_holds_the_lock(sandbox):
