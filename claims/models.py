@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -71,8 +72,10 @@ class Claim(models.Model):
 
     raw = models.JSONField()
     payload_hash = models.CharField(max_length=32)
-    # The searchable fields folded by search.fold(); a trigram index serves substring search.
-    search_text = models.TextField(blank=True, default="")
+    # Filled by sync from search.fold(): identifiers for substring search, and the customer's
+    # words for full-text search (see search.py for why two indexes).
+    search_codes = models.TextField(blank=True, default="")
+    search_words = SearchVectorField(null=True, blank=True)
     first_seen_at = models.DateTimeField()
     last_synced_at = models.DateTimeField()
     missing_upstream_at = models.DateTimeField(null=True, blank=True)
@@ -85,8 +88,9 @@ class Claim(models.Model):
             models.Index(fields=["updated_at", "id"], name="claim_updated"),
             models.Index(fields=["reason_id"], name="claim_reason"),
             GinIndex(
-                fields=["search_text"], opclasses=["gin_trgm_ops"], name="claim_search_trgm"
+                fields=["search_codes"], opclasses=["gin_trgm_ops"], name="claim_codes_trgm"
             ),
+            GinIndex(fields=["search_words"], name="claim_words_fts"),
         ]
 
     def __str__(self):

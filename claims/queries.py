@@ -5,7 +5,7 @@ from django.db.models import Count
 
 from .forms import SORTS
 from .models import Claim, ClaimStatus, SyncState
-from .search import fold
+from . import search
 
 TAB_ORDER = [s.value for s in ClaimStatus]
 
@@ -16,7 +16,7 @@ def filtered_claims(filters):
     if filters.get("type"):
         claims = claims.filter(type=filters["type"])
     if filters.get("q"):
-        claims = claims.filter(search_text__contains=fold(filters["q"]))
+        claims = search.matching(claims, filters["q"])
     return claims
 
 
@@ -24,7 +24,7 @@ def queue_page(filters):
     claims = filtered_claims(filters)
     if filters["status"] != "all":
         claims = claims.filter(status=filters["status"])
-    claims = claims.order_by(*SORTS[filters["sort"]]).defer("raw", "search_text")
+    claims = claims.order_by(*SORTS[filters["sort"]]).defer("raw", "search_codes", "search_words")
     paginator = Paginator(claims, filters["per_page"])
     return paginator.get_page(filters.get("page") or 1)
 

@@ -1,4 +1,18 @@
-"""Text folding shared by the search index and search queries, so both sides always agree."""
+"""Claim search: the folding shared by the index and the queries, and the query itself.
+
+Identifiers (return code, tracking number, package item, product) are matched anywhere inside
+them through a trigram index, because agents paste fragments of codes. The customer's text is
+matched word by word (each word a prefix) through a full-text index: trigrams over free text
+cost several times more to maintain on every sync and match no better for words.
+"""
+
+import re
+
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Q
+
+_WORD = re.compile(r"\w+")
+MAX_SEARCH_WORDS = 8
 
 
 def fold(text):
@@ -9,5 +23,15 @@ def fold(text):
     return " ".join(text.lower().split())
 
 
-def search_text(*fields):
+def code_text(*fields):
     return fold(" ".join(field for field in fields if field))
+
+
+def matching(claims, query):
+    folded = fold(query)
+    condition = Q(search_codes__contains=folded)
+    words = _WORD.findall(folded)[:MAX_SEARCH_WORDS]
+    if words:
+        prefixes = " & ".join(f"{word}:*" for word in words)
+        condition |= Q(search_words=SearchQuery(prefixes, search_type="raw", config="simple"))
+    return claims.filter(condition)

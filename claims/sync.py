@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import decisions
 from .models import SyncState
-from .search import search_text
+from .search import code_text, fold
 from .seller_center import SellerCenterError, client_for
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ WITH incoming AS (
         id uuid, package_item text, product text, reason_id uuid, reason_subject text,
         reason_translations jsonb, detail text, return_code text,
         return_tracking_number text, return_tracking_url text, type text, status text,
-        created_at timestamptz, updated_at timestamptz, raw jsonb, search_text text)
+        created_at timestamptz, updated_at timestamptz, raw jsonb, search_codes text,
+        search_words text)
 ), replaced AS (
     SELECT claim.id, claim.raw, claim.payload_hash, claim.last_synced_at
     FROM claims_claim AS claim JOIN incoming USING (id)
@@ -202,10 +203,12 @@ WITH incoming AS (
     INSERT INTO claims_claim AS claim (
         id, package_item, product, reason_id, reason_subject, reason_translations, detail,
         return_code, return_tracking_number, return_tracking_url, type, status, created_at,
-        updated_at, raw, payload_hash, search_text, first_seen_at, last_synced_at)
+        updated_at, raw, payload_hash, search_codes, search_words, first_seen_at,
+        last_synced_at)
     SELECT id, package_item, product, reason_id, reason_subject, reason_translations, detail,
         return_code, return_tracking_number, return_tracking_url, type, status, created_at,
-        updated_at, raw, payload_hash, search_text, %(now)s, %(now)s
+        updated_at, raw, payload_hash, search_codes, to_tsvector('simple', search_words),
+        %(now)s, %(now)s
     FROM incoming
     ON CONFLICT (id) DO UPDATE SET
         package_item = EXCLUDED.package_item, product = EXCLUDED.product,
@@ -216,7 +219,8 @@ WITH incoming AS (
         return_tracking_url = EXCLUDED.return_tracking_url, type = EXCLUDED.type,
         status = EXCLUDED.status, created_at = EXCLUDED.created_at,
         updated_at = EXCLUDED.updated_at, raw = EXCLUDED.raw,
-        payload_hash = EXCLUDED.payload_hash, search_text = EXCLUDED.search_text,
+        payload_hash = EXCLUDED.payload_hash, search_codes = EXCLUDED.search_codes,
+        search_words = EXCLUDED.search_words,
         last_synced_at = EXCLUDED.last_synced_at, missing_upstream_at = NULL
     WHERE claim.payload_hash <> EXCLUDED.payload_hash
     RETURNING (xmax = 0) AS created
@@ -256,13 +260,10 @@ def _claim_row(record):
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
         "raw": record.raw,
-        "search_text": search_text(
-            record.return_code,
-            record.return_tracking_number,
-            record.package_item,
-            record.product,
-            record.detail,
+        "search_codes": code_text(
+            record.return_code, record.return_tracking_number, record.package_item, record.product
         ),
+        "search_words": fold(record.detail),
     }
 
 
