@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import ClaimStatus, ClaimType
+from .models import CannedReason, ClaimStatus, ClaimType
 
 MAX_IMAGES = 10
 MAX_IMAGE_URL_LENGTH = 2000
@@ -17,18 +17,72 @@ SORTS = {
     "updated": ("-updated_at", "-id"),
 }
 PAGE_SIZES = [25, 50, 100]
+MAX_WAITING_DAYS = 3650
+ALL_STATUSES = "all"
+
+
+class StatusesWidget(forms.Widget):
+    """Repeated `status` parameters, read as a list; None when there are none at all."""
+
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            return data.getlist(name) if name in data else None
+        return data.get(name)
+
+
+class StatusesField(forms.Field):
+    """The statuses shown: a documented status, "all", or a status the API added later.
+
+    No parameter means the default tab (waiting); "all" alone means every status; "all" with
+    others means just the others, so the filter form can always send "all" as a floor.
+    """
+
+    widget = StatusesWidget
+    default_error_messages = {"unknown": _("Unknown status.")}
+
+    def to_python(self, value):
+        if value is None:
+            return [ClaimStatus.WAITING.value]
+        if isinstance(value, str):
+            value = [value]
+        chosen = [status.strip() for status in value if status and status.strip()]
+        return list(dict.fromkeys(status for status in chosen if status != ALL_STATUSES))
+
+    def validate(self, value):
+        super().validate(value)
+        for status in value:
+            if len(status) > 32 or not status.replace("_", "").replace("-", "").isalnum():
+                raise ValidationError(self.error_messages["unknown"], "unknown")
+
+
+def _date_input():
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class QueueFilterForm(forms.Form):
     """The queue's filters, sort and page, all from the query string."""
 
-    status = forms.CharField(required=False, max_length=32)
-    type = forms.ChoiceField(required=False, choices=[("", _("All types")), *ClaimType.choices])
+    status = StatusesField(required=False, label=_("Status"))
+    type = forms.ChoiceField(
+        required=False, label=_("Type"), choices=[("", _("All types")), *ClaimType.choices]
+    )
+    reason = forms.UUIDField(required=False, label=_("Reason"))
     q = forms.CharField(
         required=False, max_length=MAX_SEARCH_LENGTH, label=_("Search"), strip=True
     )
+    created_from = forms.DateField(required=False, label=_("Opened from"), widget=_date_input())
+    created_to = forms.DateField(required=False, label=_("Opened until"), widget=_date_input())
+    updated_from = forms.DateField(required=False, label=_("Updated from"), widget=_date_input())
+    updated_to = forms.DateField(required=False, label=_("Updated until"), widget=_date_input())
+    waiting_days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_WAITING_DAYS,
+        label=_("Waiting longer than (days)"),
+    )
     sort = forms.ChoiceField(
         required=False,
+        label=_("Sort"),
         choices=[
             ("oldest", _("Longest waiting")),
             ("newest", _("Newest")),
@@ -36,9 +90,13 @@ class QueueFilterForm(forms.Form):
         ],
     )
     per_page = forms.TypedChoiceField(
-        required=False, coerce=int, choices=[(n, n) for n in PAGE_SIZES], empty_value=25
+        required=False,
+        label=_("Per page"),
+        coerce=int,
+        choices=[(n, n) for n in PAGE_SIZES],
+        empty_value=PAGE_SIZES[0],
     )
-    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000, label=_("Page"))
 
     @classmethod
     def defaults(cls):
@@ -46,15 +104,20 @@ class QueueFilterForm(forms.Form):
         form.is_valid()
         return form.cleaned_data
 
-    # The status tab: a documented status, "all", or a status the API added later.
-    def clean_status(self):
-        status = self.cleaned_data["status"]
-        if status and not status.replace("_", "").replace("-", "").isalnum():
-            raise ValidationError(_("Unknown status."))
-        return status or ClaimStatus.WAITING
+    def filters(self):
+        """Every valid filter as given, and the default for each one that was not understood."""
+        self.is_valid()
+        return {**self.defaults(), **self.cleaned_data}
 
     def clean_sort(self):
         return self.cleaned_data["sort"] or "oldest"
+
+    def clean(self):
+        cleaned = super().clean()
+        for start, end in (("created_from", "created_to"), ("updated_from", "updated_to")):
+            if cleaned.get(start) and cleaned.get(end) and cleaned[end] < cleaned[start]:
+                self.add_error(end, _("The end date is before the start date."))
+        return cleaned
 
 
 class ImageURLsWidget(forms.Widget):
@@ -84,17 +147,18 @@ class ImageURLsField(forms.Field):
         errors = [
             error
             for number, url in enumerate(value, start=1)
-            if (error := self._url_error(number, url))
+            if (error := self.url_error(number, url))
         ]
         if errors:
             raise ValidationError(errors)
 
-    def _url_error(self, number, url):
+    def url_error(self, number, url):
         if len(url) > MAX_IMAGE_URL_LENGTH:
             params = {"number": number, "limit": MAX_IMAGE_URL_LENGTH}
             return ValidationError(self.error_messages["too_long"], "too_long", params)
         if not is_https_url(url):
-            return ValidationError(self.error_messages["not_https"], "not_https", {"number": number})
+            params = {"number": number}
+            return ValidationError(self.error_messages["not_https"], "not_https", params)
         return None
 
 
@@ -115,3 +179,36 @@ class RejectForm(forms.Form):
         error_messages={"required": _("Say why the claim is rejected.")},
     )
     images = ImageURLsField(required=False, label=_("Evidence image URLs"))
+
+    def image_rows(self):
+        """(url, error or "") for each image typed so far, then one empty row for the next."""
+        field = self.fields["images"]
+        urls = field.to_python(self["images"].value()) if self.is_bound else []
+        rows = []
+        for number, url in enumerate(urls, start=1):
+            error = field.url_error(number, url) if self.is_bound else None
+            rows.append((url, " ".join(error.messages) if error else ""))
+        if len(rows) < MAX_IMAGES:
+            rows.append(("", ""))
+        return rows
+
+    def list_errors(self):
+        """Errors about the images as a whole (how many), shown under the list."""
+        too_many = [e for e in self.errors.as_data().get("images", []) if e.code == "too_many"]
+        return [message for error in too_many for message in error.messages]
+
+
+class CannedReasonForm(forms.Form):
+    text = forms.CharField(
+        label=_("Reason"),
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": _("Type the reason to save.")},
+    )
+
+    def clean_text(self):
+        text = " ".join(self.cleaned_data["text"].split())
+        if CannedReason.objects.filter(text__iexact=text).exists():
+            raise ValidationError(_("That reason is already saved."))
+        return text

@@ -1,31 +1,105 @@
-"""Read-only queries behind the queue and the detail pane. They read PostgreSQL only."""
+"""Read-only queries behind the queue and the detail pane. They read PostgreSQL only.
+
+`queue_claims` is the one query builder for the queue: every filter, then a sort with a total
+ordering (the id breaks ties), so a page never shuffles between requests.
+"""
+
+import datetime
+import json
 
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.utils import timezone
+from django.utils.functional import cached_property
 
-from .forms import SORTS
-from .models import Claim, ClaimStatus, SyncState
 from . import search
+from .forms import SORTS
+from .models import CannedReason, Claim, ClaimReason, ClaimStatus, Decision, SyncState
 
 TAB_ORDER = [s.value for s in ClaimStatus]
+HISTORY_LENGTH = 20
+SUGGESTIONS = 10
+
+# Fields every sync changes or that say nothing to a person reading the history.
+_QUIET_FIELDS = {"updated_at"}
 
 
 def filtered_claims(filters):
-    """Claims matching every filter except the status tab."""
+    """Claims matching every filter except the statuses."""
     claims = Claim.objects.all()
     if filters.get("type"):
         claims = claims.filter(type=filters["type"])
+    if filters.get("reason"):
+        claims = claims.filter(reason_id=filters["reason"])
     if filters.get("q"):
         claims = search.matching(claims, filters["q"])
+    claims = _in_date_range(
+        claims, "created_at", filters.get("created_from"), filters.get("created_to")
+    )
+    claims = _in_date_range(
+        claims, "updated_at", filters.get("updated_from"), filters.get("updated_to")
+    )
+    if filters.get("waiting_days") is not None:
+        cutoff = timezone.now() - datetime.timedelta(days=filters["waiting_days"])
+        claims = claims.filter(created_at__lt=cutoff)
     return claims
 
 
-def queue_page(filters):
-    claims = filtered_claims(filters)
-    if filters["status"] != "all":
-        claims = claims.filter(status=filters["status"])
-    claims = claims.order_by(*SORTS[filters["sort"]]).defer("raw", "search_codes", "search_words")
-    paginator = Paginator(claims, filters["per_page"])
+def _in_date_range(claims, field, first_day, last_day):
+    """Whole days in the current time zone, both ends included."""
+    if first_day:
+        claims = claims.filter(**{f"{field}__gte": _start_of(first_day)})
+    if last_day:
+        claims = claims.filter(
+            **{f"{field}__lt": _start_of(last_day + datetime.timedelta(days=1))}
+        )
+    return claims
+
+
+def _start_of(day):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _with_statuses(claims, statuses):
+    if len(statuses) == 1:
+        return claims.filter(status=statuses[0])
+    if statuses:
+        return claims.filter(status__in=statuses)
+    return claims
+
+
+def queue_claims(filters):
+    """The queue's rows in order: the only place the queue's query is built."""
+    claims = _with_statuses(filtered_claims(filters), filters["status"])
+    pending = Decision.objects.filter(
+        claim=OuterRef("pk"), state__in=[Decision.State.REQUESTED, Decision.State.UNCONFIRMED]
+    )
+    return (
+        claims.annotate(pending_decision=Exists(pending))
+        .order_by(*SORTS[filters["sort"]])
+        .defer("raw", "search_codes", "search_words", "detail")
+    )
+
+
+class _CountedPaginator(Paginator):
+    """A paginator told its total, which the status tabs have already counted."""
+
+    def __init__(self, object_list, per_page, count):
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count
+
+
+def queue_page(filters, tabs=None):
+    """One page of the queue. With the tabs given, no extra COUNT query is needed."""
+    tabs = tabs if tabs is not None else status_tabs(filters)
+    counts = dict(tabs)
+    statuses = filters["status"]
+    total = sum(counts.get(s, 0) for s in statuses) if statuses else counts["all"]
+    paginator = _CountedPaginator(queue_claims(filters), filters["per_page"], total)
     return paginator.get_page(filters.get("page") or 1)
 
 
@@ -39,5 +113,107 @@ def status_tabs(filters):
     return [*tabs, ("all", sum(counts.values()))]
 
 
+def next_waiting_claim(filters, after):
+    """The claim to open after deciding `after`: the next undecided one in the queue's order,
+    else the first one, under the same filters except the statuses."""
+    pending = Decision.objects.filter(claim=OuterRef("pk"), state__in=Decision.LIVE_STATES)
+    candidates = (
+        filtered_claims(filters)
+        .filter(status=ClaimStatus.WAITING, missing_upstream_at=None)
+        .exclude(pk=after.pk)
+        .exclude(Exists(pending))
+        .order_by(*SORTS[filters["sort"]])
+    )
+    later = candidates.filter(_after_in_order(SORTS[filters["sort"]], after)).first()
+    return later or candidates.first()
+
+
+def _after_in_order(ordering, claim):
+    """Rows that come after `claim` in this two-key ordering (a date, then the id)."""
+    (date_key, id_key) = ordering
+    date_field, descending = date_key.lstrip("-"), date_key.startswith("-")
+    direction = "lt" if descending else "gt"
+    value = getattr(claim, date_field)
+    same_date_id = "id__lt" if id_key.startswith("-") else "id__gt"
+    return Q(**{f"{date_field}__{direction}": value}) | Q(
+        **{date_field: value, same_date_id: claim.pk}
+    )
+
+
+def reason_choices():
+    return list(ClaimReason.objects.order_by("subject", "id"))
+
+
 def sync_freshness():
     return SyncState.objects.filter(name="claims").first()
+
+
+def claim_synced_at(claim, freshness):
+    """When this claim was last known to match the Seller Center.
+
+    A sync that finds a claim unchanged does not write it, so a successful run after the
+    claim's own last change vouches for it too.
+    """
+    moments = [claim.last_synced_at]
+    if freshness and freshness.last_success_at and not claim.missing_upstream_at:
+        moments.append(freshness.last_success_at)
+    return max(moments)
+
+
+def claim_history(claim, limit=HISTORY_LENGTH):
+    """Every version of the claim ClaimDesk stored, newest first, each with what changed.
+
+    The current payload is on the claim; snapshots hold the payloads it had before. A
+    snapshot equal to the version after it (as older syncs wrote them) is not a change.
+    """
+    snapshots = list(claim.snapshots.order_by("-taken_at", "-id")[:limit])
+    versions = [(claim.last_synced_at, claim.payload_hash, claim.raw)]
+    for snapshot in snapshots:
+        if snapshot.payload_hash != versions[-1][1]:
+            versions.append((snapshot.taken_at, snapshot.payload_hash, snapshot.payload))
+    seen_all = len(snapshots) < limit
+    entries = []
+    for index, (stored_at, _hash, payload) in enumerate(versions):
+        older = versions[index + 1][2] if index + 1 < len(versions) else None
+        if older is None and not seen_all:
+            break
+        changes = [] if older is None else payload_changes(older, payload)
+        entries.append({"stored_at": stored_at, "first": older is None, "changes": changes})
+    return entries
+
+
+def payload_changes(before, after):
+    """[(field, old, new)] for the top-level fields that differ, as short readable text."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    fields = sorted((set(before) | set(after)) - _QUIET_FIELDS)
+    return [
+        (field, readable(before.get(field)), readable(after.get(field)))
+        for field in fields
+        if before.get(field) != after.get(field)
+    ]
+
+
+def readable(value):
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dict) and "subject" in value:
+        return str(value["subject"])
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def rejection_suggestions():
+    """(the team's saved reasons, reasons used before that are not saved ones)."""
+    canned = [reason.text for reason in CannedReason.objects.all()[:50]]
+    used = (
+        Decision.objects.filter(action=Decision.Action.REJECT)
+        .exclude(reason="")
+        .exclude(reason__in=canned)
+        .values("reason")
+        .annotate(last_used=Max("requested_at"))
+        .order_by("-last_used")
+        .values_list("reason", flat=True)[:SUGGESTIONS]
+    )
+    return canned, list(used)

@@ -1,35 +1,47 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import decisions, queries
+from . import decisions, queries, refresh
 from .audit import Origin
-from .forms import QueueFilterForm, RejectForm
-from .models import Claim
-from .roles import Action, require
+from .forms import CannedReasonForm, QueueFilterForm, RejectForm
+from .models import CannedReason, Claim
+from .roles import Action, can, require
 
 QUEUE_TEMPLATE = "claims/queue.html"
+REASONS_TEMPLATE = "claims/canned_reasons.html"
 
 
-def _render(request, partial, context, status=200):
+def _is_partial_request(request):
+    # htmx restoring a page missing from its history cache needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _render(request, partial, context, status=200, template=QUEUE_TEMPLATE):
     """The named partial for htmx requests, the whole page otherwise."""
-    template = f"{QUEUE_TEMPLATE}#{partial}" if request.htmx else QUEUE_TEMPLATE
-    response = render(request, template, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
+    name = f"{template}#{partial}" if _is_partial_request(request) else template
+    response = render(request, name, context, status=status)
+    patch_vary_headers(response, ["HX-Request", "HX-Target", "HX-History-Restore-Request"])
     return response
 
 
 def _queue_context(request):
     form = QueueFilterForm(request.GET)
-    filters = form.cleaned_data if form.is_valid() else QueueFilterForm.defaults()
+    filters = form.filters()
+    tabs = queries.status_tabs(filters)
     return {
         "filter_form": form,
         "filters": filters,
-        "page": queries.queue_page(filters),
-        "tabs": queries.status_tabs(filters),
+        "tabs": tabs,
+        "page": queries.queue_page(filters, tabs),
+        "reasons": queries.reason_choices(),
         "freshness": queries.sync_freshness(),
+        "poll_seconds": settings.QUEUE_POLL_SECONDS,
     }
 
 
@@ -43,8 +55,27 @@ def _get_claim_for_user(request, claim_id, action=Action.VIEW_CLAIMS):
 def queue(request):
     require(request.user, Action.VIEW_CLAIMS)
     context = _queue_context(request)
-    partial = "results" if request.htmx.target == "queue-results" else "page"
+    partial = {"queue-results": "results", "queue": "queue"}.get(request.htmx.target, "page")
     return _render(request, partial, context)
+
+
+@login_required
+@require_GET
+def freshness(request):
+    require(request.user, Action.VIEW_CLAIMS)
+    return _render(request, "freshness", {"freshness": queries.sync_freshness()})
+
+
+@login_required
+@require_POST
+def start_refresh(request):
+    require(request.user, Action.REFRESH)
+    started = refresh.start()
+    context = {"freshness": queries.sync_freshness(), "refresh_started": started}
+    if not _is_partial_request(request):
+        messages.info(request, _("A sync with the Seller Center has started."))
+        return redirect("claims:queue")
+    return _render(request, "freshness", context, status=202)
 
 
 @login_required
@@ -54,15 +85,26 @@ def claim_detail(request, claim_id):
     return _render_detail(request, claim)
 
 
-def _render_detail(request, claim, *, result=None, reject_form=None, status=200):
+def _detail_context(request, claim, *, result=None, reject_form=None, decided=None):
+    freshness = queries.sync_freshness()
     context = {
         "claim": claim,
         "decisions": claim.decisions.select_related("actor")[:20],
-        "snapshots": claim.snapshots.all()[:20],
+        "history": queries.claim_history(claim),
+        "claim_synced_at": queries.claim_synced_at(claim, freshness),
+        "freshness": freshness,
         "reject_form": reject_form or RejectForm(),
         "result": result,
+        "decided": decided,
     }
-    if not request.htmx:
+    if can(request.user, Action.DECIDE) and claim.is_decidable:
+        context["canned_reasons"], context["used_reasons"] = queries.rejection_suggestions()
+    return context
+
+
+def _render_detail(request, claim, *, status=200, **extra):
+    context = _detail_context(request, claim, **extra)
+    if not _is_partial_request(request):
         context.update(_queue_context(request))
     return _render(request, "detail", context, status=status)
 
@@ -94,8 +136,50 @@ def reject(request, claim_id):
 
 
 def _after_decision(request, claim, result, form=None):
+    """Decide-and-next: after a decision that went through, the next waiting claim opens."""
     claim.refresh_from_db()
-    if not request.htmx:
+    following = None
+    if result.ok:
+        following = queries.next_waiting_claim(QueueFilterForm(request.GET).filters(), claim)
+    shown = following or claim
+    query = request.GET.urlencode()
+    url = reverse("claims:detail", args=[shown.pk]) + (f"?{query}" if query else "")
+    if not _is_partial_request(request):
         getattr(messages, result.level)(request, result.message)
-        return redirect("claims:detail", claim_id=claim.pk)
-    return _render_detail(request, claim, result=result, reject_form=form)
+        return redirect(url)
+
+    response = _render_detail(
+        request, shown, result=result, reject_form=form, decided=_as_row(claim, result)
+    )
+    response["HX-Push-Url"] = url
+    return response
+
+
+def _as_row(claim, result):
+    """The decided claim as its queue row shows it, for the in-place row update."""
+    claim.pending_decision = bool(result.decision and result.decision.state == "unconfirmed")
+    return claim
+
+
+@login_required
+def canned_reasons(request):
+    require(request.user, Action.MANAGE_TEAM)
+    form = CannedReasonForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        CannedReason.objects.create(text=form.cleaned_data["text"], created_by=request.user)
+        messages.success(request, _("Reason saved."))
+        return redirect("claims:canned_reasons")
+
+    context = {"form": form, "canned": CannedReason.objects.all()}
+    status = 422 if form.is_bound else 200
+    return _render(request, "reasons", context, status=status, template=REASONS_TEMPLATE)
+
+
+@login_required
+@require_POST
+def delete_canned_reason(request, reason_id):
+    require(request.user, Action.MANAGE_TEAM)
+    deleted, _count = CannedReason.objects.filter(pk=reason_id).delete()
+    if deleted:
+        messages.success(request, _("Reason removed."))
+    return redirect("claims:canned_reasons")

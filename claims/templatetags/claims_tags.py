@@ -1,8 +1,10 @@
+import json
 from urllib.parse import urlsplit
 
 from django import template
 from django.conf import settings
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from ..models import ClaimStatus, ClaimType
 
@@ -29,6 +31,19 @@ KNOWN_FIELDS = {
 
 _API_LANGUAGES = {"tr": "tr-tr", "en": "en-us"}
 
+_FIELD_LABELS = {
+    "package_item": _("Package item"),
+    "product": _("Product"),
+    "reason": _("Reason"),
+    "detail": _("Customer's words"),
+    "return_code": _("Return code"),
+    "return_tracking_number": _("Tracking number"),
+    "return_tracking_url": _("Tracking"),
+    "type": _("Type"),
+    "status": _("Status"),
+    "created_at": _("Opened"),
+}
+
 
 @register.filter
 def status_label(status):
@@ -41,11 +56,44 @@ def type_label(claim_type):
     return _TYPE_LABELS.get(claim_type, claim_type)
 
 
+def _translated(translations, subject):
+    language = _API_LANGUAGES.get(translation.get_language() or "", "en-us")
+    translations = translations if isinstance(translations, dict) else {}
+    return translations.get(language) or subject or "—"
+
+
 @register.filter
 def reason_label(claim):
-    language = _API_LANGUAGES.get(translation.get_language() or "", "en-us")
-    translations = claim.reason_translations or {}
-    return translations.get(language) or claim.reason_subject or "—"
+    """The claim's reason in the user's language, else the reason's subject."""
+    return _translated(claim.reason_translations, claim.reason_subject)
+
+
+@register.filter
+def reason_text(reason):
+    """A ClaimReason in the user's language, else its subject."""
+    return _translated(reason.translations, reason.subject)
+
+
+@register.filter
+def is_active_tab(tab_status, chosen):
+    """Whether a status tab is the view shown: one status, or "all" for no status filter."""
+    if tab_status == "all":
+        return not chosen
+    return list(chosen) == [tab_status]
+
+
+_MORE_FILTERS = ("created_from", "created_to", "updated_from", "updated_to", "waiting_days")
+
+
+@register.filter
+def more_filters_set(filters):
+    """Whether a filter in the folded "dates and waiting time" group is in use."""
+    return any(filters.get(name) is not None for name in _MORE_FILTERS)
+
+
+@register.filter
+def more_filter_fields(form):
+    return [form[name] for name in _MORE_FILTERS]
 
 
 @register.filter
@@ -58,6 +106,12 @@ def age_class(claim):
     if days >= settings.WAITING_WARN_DAYS:
         return "age-warn"
     return "age-fresh"
+
+
+@register.filter
+def field_label(name):
+    """A payload field's name for people; fields the API added later keep their own name."""
+    return _FIELD_LABELS.get(name, name)
 
 
 @register.filter
@@ -75,12 +129,14 @@ def http_url(url):
 @register.filter
 def unknown_fields(claim):
     raw = claim.raw if isinstance(claim.raw, dict) else {}
-    extra = [(key, value) for key, value in raw.items() if key not in KNOWN_FIELDS]
+    extra = [(key, _plain(value)) for key, value in raw.items() if key not in KNOWN_FIELDS]
     return sorted(extra, key=lambda item: item[0])
 
 
-@register.filter
-def image_inputs(values):
-    """The image URLs typed so far, plus one empty input to type the next."""
-    urls = [value for value in (values or []) if value]
-    return [*urls, ""]
+def _plain(value):
+    """A value the API sent, as text a person can read; never markup."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
