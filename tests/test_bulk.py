@@ -1,0 +1,169 @@
+import signal
+import time
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from django_tasks_db.models import DBTaskResult
+
+from claims import bulk
+from claims.models import BulkItem, BulkRun, Claim, Decision
+from claims.seller_center import SellerCenterClient
+from claims.sync import sync_everything
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fast(sandbox, settings):
+    settings.BULK_REQUESTS_PER_SECOND = 100
+    settings.SELLER_CENTER_CONNECT_TIMEOUT = 0.5
+    settings.SELLER_CENTER_TIMEOUT = 0.4
+    return sandbox
+
+
+@pytest.fixture
+def waiting_500(fast):
+    waiting = len(fast.find_claims(status="waiting"))
+    fast.add_claims(round((500 - waiting) / 0.8))
+    sync_everything()
+    claims = Claim.objects.filter(status="waiting").order_by("created_at", "id")
+    assert claims.count() >= 500
+    return list(claims.values_list("id", flat=True)[:500])
+
+
+@pytest.fixture
+def worker_signals():
+    """db_worker installs its own signal handlers; the test-suite gets its own back."""
+    names = [signal.SIGINT, signal.SIGTERM, signal.SIGQUIT]
+    saved = {name: signal.getsignal(name) for name in names}
+    yield
+    for name, handler in saved.items():
+        signal.signal(name, handler)
+
+
+def run_worker(*extra):
+    call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", *extra, verbosity=0)
+
+
+def approve_posts(sandbox):
+    return Counter(r.path.split("/")[-3] for r in sandbox.requests if r.path.endswith("/approve/"))
+
+
+def stop_the_worker_during_call(monkeypatch, number):
+    """The worker is told to stop (sys.exit from its signal handler) as call `number` ends."""
+    real_approve = SellerCenterClient.approve
+    calls = []
+
+    def approve(self, claim_id):
+        outcome = real_approve(self, claim_id)
+        calls.append(claim_id)
+        if len(calls) == number:
+            raise SystemExit(1)
+        return outcome
+
+    monkeypatch.setattr(SellerCenterClient, "approve", approve)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_run_of_500_claims_interrupted_and_restarted_decides_every_claim_once(
+    member, waiting_500, fast, monkeypatch, worker_signals
+):
+    lead = member("lead")
+    fast.requests.clear()
+    run = bulk.start(
+        lead, "approve", "", [], bulk.waiting_claims_among(waiting_500), {"scope": "selected"}
+    )
+    calls = stop_the_worker_during_call(monkeypatch, 200)
+
+    run_worker("--max-tasks", "1")
+    stopped = bulk.progress(run)
+    queued = DBTaskResult.objects.ready().count()
+    monkeypatch.undo()
+    run_worker()
+    finished = bulk.progress(run)
+    time.sleep(bulk.decisions.call_limit().total_seconds())
+    sync_everything()
+
+    assert len(calls) == 200
+    assert stopped == {
+        "pending": 300,
+        "requested": 1,
+        "sent": 199,
+        "unconfirmed": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
+    assert queued == 1
+    assert (finished["pending"], finished["sent"], finished["requested"]) == (0, 499, 1)
+    assert bulk.progress(run)["sent"] == 500
+    posts = approve_posts(fast)
+    assert set(posts) == {str(claim_id) for claim_id in waiting_500}
+    assert set(posts.values()) == {1}
+    assert {fast.claim(claim_id)["status"] for claim_id in waiting_500} == {"approved"}
+    assert Decision.objects.filter(state="sent").count() == 500
+    assert BulkRun.objects.get(pk=run.pk).state == "finished"
+
+
+def test_a_bulk_run_keeps_to_the_configured_request_rate(member, fast, settings):
+    settings.BULK_REQUESTS_PER_SECOND = 20
+    sync_everything()
+    claims = Claim.objects.filter(status="waiting").order_by("created_at", "id")[:10]
+    run = bulk.start(
+        member("lead"), "approve", "", [], bulk.waiting_claims_among(claims), {"scope": "selected"}
+    )
+
+    outcome = bulk.advance(run.pk)
+
+    arrivals = [r.at for r in fast.requests if r.method == "POST"]
+    gaps = [(b - a).total_seconds() for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert outcome == "finished"
+    assert len(arrivals) == 10
+    # Nine intervals of 1/20 s; the sandbox sees arrivals with a few ms of jitter each way.
+    assert sum(gaps) >= 9 * 0.05 - 0.01
+    assert min(gaps) >= 0.03
+
+
+def test_claims_already_decided_are_skipped_with_who_decided_and_cost_no_call(member, fast):
+    sync_everything()
+    claims = list(Claim.objects.filter(status="waiting").order_by("created_at", "id")[:3])
+    agent = member("agent", first_name="Ece", last_name="Kaya")
+    bulk.decisions.approve(claims[1].pk, agent)
+    fast.requests.clear()
+    run = bulk.start(
+        member("lead"),
+        "reject",
+        "Used item",
+        ["https://127.0.0.1/evidence.jpg"],
+        Claim.objects.filter(pk__in=[c.pk for c in claims]),
+        {"scope": "selected"},
+    )
+
+    bulk.advance(run.pk)
+
+    items = list(bulk.report(run))
+    assert [item.outcome for item in items] == ["sent", "skipped", "sent"]
+    assert items[1].message == "Ece Kaya already chose to approve this claim."
+    assert len([r for r in fast.requests if r.method == "POST"]) == 2
+    assert fast.requests[-1].json() == {
+        "reason": "Used item",
+        "images": ["https://127.0.0.1/evidence.jpg"],
+    }
+
+
+def test_a_run_whose_lead_lost_the_right_stops_without_a_call(member, fast):
+    sync_everything()
+    lead = member("lead")
+    claims = Claim.objects.filter(status="waiting").order_by("created_at", "id")[:3]
+    run = bulk.start(
+        lead, "approve", "", [], bulk.waiting_claims_among(claims), {"scope": "selected"}
+    )
+    bulk.roles.set_role(lead, "agent")
+    fast.requests.clear()
+
+    bulk.advance(run.pk)
+
+    assert BulkRun.objects.get(pk=run.pk).state == "stopped"
+    assert set(BulkItem.objects.filter(run=run).values_list("state", flat=True)) == {"skipped"}
+    assert not fast.requests
