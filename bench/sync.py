@@ -122,16 +122,22 @@ def database_url():
 
 def prepare_database(env):
     subprocess.run(
-        ["psql", "-qh", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {BENCH_DB}"],
+        [
+            "psql",
+            "-qh",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            f"DROP DATABASE IF EXISTS {BENCH_DB}",
+        ],
         check=True,
     )
     subprocess.run(
         ["psql", "-qh", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {BENCH_DB}"],
         check=True,
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def free_port():

@@ -87,9 +87,7 @@ class Claim(models.Model):
             models.Index(fields=["created_at", "id"], name="claim_created"),
             models.Index(fields=["updated_at", "id"], name="claim_updated"),
             models.Index(fields=["reason_id"], name="claim_reason"),
-            GinIndex(
-                fields=["search_codes"], opclasses=["gin_trgm_ops"], name="claim_codes_trgm"
-            ),
+            GinIndex(fields=["search_codes"], opclasses=["gin_trgm_ops"], name="claim_codes_trgm"),
             GinIndex(fields=["search_words"], name="claim_words_fts"),
         ]
 
@@ -115,6 +113,9 @@ class ClaimSnapshot(models.Model):
     class Meta:
         ordering = ["-taken_at", "-id"]
         indexes = [models.Index(fields=["claim", "-taken_at"], name="snapshot_claim_taken")]
+
+    def __str__(self):
+        return f"{self.claim_id} as of {self.taken_at:%Y-%m-%d %H:%M}"
 
 
 class Decision(models.Model):

@@ -84,7 +84,10 @@ def _run(name, work):
     except SellerCenterError as error:
         logger.warning("sync of %s failed: %s", name, error.message)
         _save_state(
-            state, outcome=SyncState.Outcome.FAILED, finished_at=timezone.now(), error=error.message
+            state,
+            outcome=SyncState.Outcome.FAILED,
+            finished_at=timezone.now(),
+            error=error.message,
         )
         raise
     except BaseException:

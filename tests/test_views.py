@@ -24,7 +24,9 @@ def waiting_claim(synced):
 
 def posts_to(sandbox, claim, verb):
     return [
-        r for r in sandbox.requests if r.method == "POST" and r.path.endswith(f"/{claim.pk}/{verb}/")
+        r
+        for r in sandbox.requests
+        if r.method == "POST" and r.path.endswith(f"/{claim.pk}/{verb}/")
     ]
 
 
@@ -78,9 +80,7 @@ def test_search_finds_a_claim_by_part_of_its_return_code(client, member, synced)
     assert claim in response.context["page"].object_list
 
 
-def test_an_htmx_filter_returns_only_the_results_and_varies_on_hx_request(
-    client, member, synced
-):
+def test_an_htmx_filter_returns_only_the_results_and_varies_on_hx_request(client, member, synced):
     client.force_login(member("viewer"))
 
     response = client.get(
@@ -186,7 +186,10 @@ def test_a_reject_sends_the_reason_and_both_image_urls(client, member, waiting_c
         ({"reason": "Used", "images": ["http://img.example.com/a.jpg"]}, "must be a full https"),
         ({"reason": "Used", "images": ["javascript:alert(1)"]}, "must be a full https"),
         ({"reason": "Used", "images": ["https://e.com/" + "a" * 2000]}, "longer than 2000"),
-        ({"reason": "Used", "images": [f"https://e.com/{n}.jpg" for n in range(11)]}, "at most 10"),
+        (
+            {"reason": "Used", "images": [f"https://e.com/{n}.jpg" for n in range(11)]},
+            "at most 10",
+        ),
     ],
 )
 def test_an_invalid_reject_is_explained_and_keeps_what_was_typed(
