@@ -57,7 +57,8 @@ def members(request):
 def add_member(request):
     require(request.user, Action.MANAGE_TEAM)
     grantable = roles.grantable_roles(request.user)
-    form = AddMemberForm(request.POST or None, grantable=grantable)
+    data = request.POST if request.method == "POST" else None
+    form = AddMemberForm(data, grantable=grantable)
     if request.method == "POST" and form.is_valid():
         try:
             invitation = team.add_member(
