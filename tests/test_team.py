@@ -181,6 +181,20 @@ def test_the_link_is_e_mailed_instead_when_e_mail_is_configured(client, member, 
     assert "was e-mailed to them" in response.content.decode()
 
 
+def test_the_link_is_shown_after_all_when_the_mail_server_cannot_be_reached(
+    client, member, settings
+):
+    settings.INVITE_BY_EMAIL = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+
+    response = add_through_the_page(signed_in(client, member("lead")))
+
+    assert response.status_code == 200
+    assert LINK.search(response.content.decode())
+    assert User.objects.filter(username="new.member@example.com").exists()
+
+
 def test_an_e_mail_address_already_on_the_team_is_refused(client, member):
     client = signed_in(client, member("lead"))
     add_through_the_page(client)
