@@ -7,6 +7,7 @@ run's start time minus an overlap, and anything that changed while the run was p
 fetched again next time.
 """
 
+import hashlib
 import json
 import logging
 import queue
@@ -15,6 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -123,8 +125,10 @@ def _sync_claims(client, state, full, progress):
     if state.watermark and not full:
         filters["updated_at__gte"] = state.watermark
     summary = SyncSummary("claims")
-    for page in prefetched(client.claim_pages(**filters)):
-        created, updated = store_claims(page.items)
+    # Rows are prepared on the fetching thread too, so this one only waits on PostgreSQL.
+    pages = ((page, prepare_rows(page.items)) for page in client.claim_pages(**filters))
+    for page, rows in prefetched(pages):
+        created, updated = store_rows(rows)
         _count(summary, page, created, updated)
         if progress:
             progress(summary, page)
@@ -185,33 +189,91 @@ def _count(summary, page, created, updated):
     summary.unchanged += len(page.items) - created - updated
 
 
-# One statement per page: the incoming rows as one JSON array; an upsert that skips rows whose
-# payload hash is unchanged; and, for each claim it changed, a snapshot of the payload it
-# replaced (every CTE reads the table as it was before the statement). The current payload
-# lives on the claim itself, so a first sight writes no snapshot.
-_UPSERT_CLAIMS = """
+# The upsert's columns, in the order of each prepared row and of the SQL's unnest() below.
+_ROW_COLUMNS = (
+    ("id", "uuid"),
+    ("package_item", "text"),
+    ("product", "text"),
+    ("reason_id", "uuid"),
+    ("reason_subject", "text"),
+    ("reason_translations", "text"),
+    ("detail", "text"),
+    ("return_code", "text"),
+    ("return_tracking_number", "text"),
+    ("return_tracking_url", "text"),
+    ("type", "text"),
+    ("status", "text"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("search_codes", "text"),
+    ("search_words", "text"),
+    ("payload_hash", "text"),
+    ("raw", "text"),
+)
+# Bump when what a row stores from a payload changes, so the next sync rewrites every claim.
+_ROW_FORMAT = "2"
+
+
+def prepare_rows(records):
+    """{claim id: row} for ClaimRecords, each row a tuple in _ROW_COLUMNS order.
+
+    The row carries a hash of the payload, so unchanged claims are recognised without sending
+    them to PostgreSQL at all.
+    """
+    return {record.id: _claim_row(record) for record in records}
+
+
+def _claim_row(record):
+    # Keys sorted, so the hash ignores the order in which the API happens to list fields.
+    raw_json = json.dumps(record.raw, sort_keys=True, ensure_ascii=False)
+    payload_hash = hashlib.md5(f"{_ROW_FORMAT}{raw_json}".encode(), usedforsecurity=False)
+    codes = code_text(
+        record.return_code, record.return_tracking_number, record.package_item, record.product
+    )
+    return (
+        record.id,
+        record.package_item,
+        record.product,
+        record.reason_id,
+        record.reason_subject,
+        json.dumps(record.reason_translations, ensure_ascii=False),
+        record.detail,
+        record.return_code,
+        record.return_tracking_number,
+        record.return_tracking_url,
+        record.type,
+        record.status,
+        record.created_at,
+        record.updated_at,
+        codes,
+        fold(record.detail),
+        payload_hash.hexdigest(),
+        raw_json,
+    )
+
+
+# One statement stores a page: the changed rows as one array per column; an upsert; and, for
+# each claim whose payload it replaced, a snapshot of the old payload (every CTE reads the
+# table as it was before the statement). The current payload lives on the claim itself, so a
+# first sight writes no snapshot. (Only the constant _ROW_COLUMNS are formatted into it.)
+_UPSERT_CLAIMS = f"""
 WITH incoming AS (
-    SELECT x.*, md5(x.raw::text) AS payload_hash
-    FROM json_to_recordset(%(rows)s::json) AS x(
-        id uuid, package_item text, product text, reason_id uuid, reason_subject text,
-        reason_translations jsonb, detail text, return_code text,
-        return_tracking_number text, return_tracking_url text, type text, status text,
-        created_at timestamptz, updated_at timestamptz, raw jsonb, search_codes text,
-        search_words text)
+    SELECT * FROM unnest({", ".join(f"%b::{sql_type}[]" for _, sql_type in _ROW_COLUMNS)})
+        AS x({", ".join(name for name, _ in _ROW_COLUMNS)})
 ), replaced AS (
     SELECT claim.id, claim.raw, claim.payload_hash, claim.last_synced_at
     FROM claims_claim AS claim JOIN incoming USING (id)
-    WHERE claim.payload_hash <> incoming.payload_hash
+    WHERE claim.raw <> incoming.raw::jsonb
 ), written AS (
     INSERT INTO claims_claim AS claim (
         id, package_item, product, reason_id, reason_subject, reason_translations, detail,
         return_code, return_tracking_number, return_tracking_url, type, status, created_at,
         updated_at, raw, payload_hash, search_codes, search_words, first_seen_at,
         last_synced_at)
-    SELECT id, package_item, product, reason_id, reason_subject, reason_translations, detail,
-        return_code, return_tracking_number, return_tracking_url, type, status, created_at,
-        updated_at, raw, payload_hash, search_codes, to_tsvector('simple', search_words),
-        %(now)s, %(now)s
+    SELECT id, package_item, product, reason_id, reason_subject,
+        reason_translations::jsonb, detail, return_code, return_tracking_number,
+        return_tracking_url, type, status, created_at, updated_at, raw::jsonb, payload_hash,
+        search_codes, to_tsvector('simple', search_words), %b, %b
     FROM incoming
     ON CONFLICT (id) DO UPDATE SET
         package_item = EXCLUDED.package_item, product = EXCLUDED.product,
@@ -232,42 +294,36 @@ WITH incoming AS (
     SELECT id, raw, payload_hash, last_synced_at FROM replaced
 )
 SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
-"""
+"""  # noqa: S608
 
 
 def store_claims(records):
-    """Upsert a page of ClaimRecords; returns (created, updated)."""
-    if not records:
+    """Upsert ClaimRecords; returns (created, updated)."""
+    return store_rows(prepare_rows(records))
+
+
+def store_rows(rows):
+    changed = _changed_rows(rows)
+    if not changed:
         return 0, 0
-    rows = json.dumps([_claim_row(record) for record in records])
-    with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_CLAIMS, {"rows": rows, "now": timezone.now()})
+    now = timezone.now()
+    # A plain psycopg cursor binds parameters server-side, in binary: a page's columns go as
+    # arrays instead of being quoted into a megabyte of SQL text, as Django's cursor would.
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_UPSERT_CLAIMS, [*map(list, zip(*changed, strict=True)), now, now])
         created, updated = cursor.fetchone()
     return created, updated
 
 
-def _claim_row(record):
-    return {
-        "id": str(record.id),
-        "package_item": record.package_item,
-        "product": record.product,
-        "reason_id": record.reason_id and str(record.reason_id),
-        "reason_subject": record.reason_subject,
-        "reason_translations": record.reason_translations,
-        "detail": record.detail,
-        "return_code": record.return_code,
-        "return_tracking_number": record.return_tracking_number,
-        "return_tracking_url": record.return_tracking_url,
-        "type": record.type,
-        "status": record.status,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
-        "raw": record.raw,
-        "search_codes": code_text(
-            record.return_code, record.return_tracking_number, record.package_item, record.product
-        ),
-        "search_words": fold(record.detail),
-    }
+def _changed_rows(rows):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, payload_hash FROM claims_claim WHERE id = ANY(%s)", [list(rows)]
+        )
+        stored = dict(cursor.fetchall())
+    hash_at = len(_ROW_COLUMNS) - 2
+    return [row for claim_id, row in rows.items() if stored.get(claim_id) != row[hash_at]]
 
 
 _UPSERT_REASONS = """
