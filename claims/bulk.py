@@ -42,6 +42,10 @@ BULK_LOCK_CLASS = 0x626C6B
 OUTCOMES = ["pending", "requested", "sent", "unconfirmed", "failed", "skipped"]
 
 
+class NothingToDecide(Exception):
+    pass
+
+
 class TooManyClaims(Exception):
     pass
 
@@ -70,6 +74,8 @@ def start(actor, action, reason, images, claims, selection, *, origin=None):
     """Store a run over `claims` (a queryset) and queue it; the run, once committed."""
     roles.require(actor, roles.Action.BULK_DECIDE)
     claim_ids = list(claims.order_by("created_at", "id").values_list("id", flat=True))
+    if not claim_ids:
+        raise NothingToDecide
     if len(claim_ids) > MAX_CLAIMS_PER_RUN:
         raise TooManyClaims
     with transaction.atomic():

@@ -7,14 +7,18 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import decisions, queries, refresh
+from . import bulk, decisions, queries, refresh
 from .audit import Origin
+from .bulk_forms import BulkDecisionForm
 from .forms import CannedReasonForm, QueueFilterForm, RejectForm
-from .models import CannedReason, Claim
+from .models import BulkRun, CannedReason, Claim
 from .roles import Action, can, require
 
 QUEUE_TEMPLATE = "claims/queue.html"
 REASONS_TEMPLATE = "claims/canned_reasons.html"
+BULK_RUN_TEMPLATE = "claims/bulk_run.html"
+BULK_START_TEMPLATE = "claims/bulk_start.html"
+BULK_RUNS_TEMPLATE = "claims/bulk_runs.html"
 
 
 def _is_partial_request(request):
@@ -183,3 +187,58 @@ def delete_canned_reason(request, reason_id):
     if deleted:
         messages.success(request, _("Reason removed."))
     return redirect("claims:canned_reasons")
+
+
+@login_required
+@require_POST
+def bulk_start(request):
+    require(request.user, Action.BULK_DECIDE)
+    form = BulkDecisionForm(request.POST)
+    if not form.is_valid():
+        return render(request, BULK_START_TEMPLATE, {"form": form}, status=422)
+
+    data = form.cleaned_data
+    try:
+        run = bulk.start(
+            request.user,
+            data["action"],
+            data["reason"],
+            data["images"],
+            form.chosen_claims(),
+            form.selection(),
+            origin=Origin.of(request),
+        )
+    except bulk.NothingToDecide:
+        form.add_error(None, _("None of these claims is waiting for a decision."))
+    except bulk.TooManyClaims:
+        form.add_error(
+            None,
+            _("A bulk decision takes at most %(limit)s claims; narrow the filters.")
+            % {"limit": bulk.MAX_CLAIMS_PER_RUN},
+        )
+    else:
+        return redirect("claims:bulk_run", run_id=run.pk)
+    return render(request, BULK_START_TEMPLATE, {"form": form}, status=422)
+
+
+@login_required
+@require_GET
+def bulk_run(request, run_id):
+    require(request.user, Action.BULK_DECIDE)
+    run = get_object_or_404(BulkRun.objects.select_related("actor"), pk=run_id)
+    counts = bulk.progress(run)
+    context = {
+        "run": run,
+        "counts": counts,
+        "done": run.total - counts["pending"],
+        "report": bulk.report(run) if run.is_done else None,
+    }
+    return _render(request, "progress", context, template=BULK_RUN_TEMPLATE)
+
+
+@login_required
+@require_GET
+def bulk_runs(request):
+    require(request.user, Action.BULK_DECIDE)
+    runs = BulkRun.objects.select_related("actor")[:50]
+    return render(request, BULK_RUNS_TEMPLATE, {"runs": runs})

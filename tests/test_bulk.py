@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from claims import bulk
@@ -167,3 +168,115 @@ def test_a_run_whose_lead_lost_the_right_stops_without_a_call(member, fast):
     assert BulkRun.objects.get(pk=run.pk).state == "stopped"
     assert set(BulkItem.objects.filter(run=run).values_list("state", flat=True)) == {"skipped"}
     assert not fast.requests
+
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def synced(fast):
+    sync_everything()
+    return fast
+
+
+def waiting(n):
+    return list(Claim.objects.filter(status="waiting").order_by("created_at", "id")[:n])
+
+
+def test_a_lead_sees_tick_boxes_and_the_bulk_bar_and_an_agent_sees_neither(client, member, synced):
+    claim = waiting(1)[0]
+    client.force_login(member("lead"))
+    lead_page = client.get(reverse("claims:queue")).content.decode()
+    client.force_login(member("agent"))
+    agent_page = client.get(reverse("claims:queue")).content.decode()
+
+    assert f'id="select-{claim.pk}"' in lead_page
+    assert 'id="bulk-form"' in lead_page
+    assert f'id="select-{claim.pk}"' not in agent_page
+    assert 'id="bulk-form"' not in agent_page
+
+
+def test_a_lead_starts_a_bulk_approve_of_ticked_rows_and_follows_it_to_the_report(
+    client, member, synced, django_capture_on_commit_callbacks
+):
+    claims = waiting(3)
+    client.force_login(member("lead"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("claims:bulk_start"),
+            {"scope": "selected", "action": "approve", "claims": [c.pk for c in claims]},
+        )
+    run = BulkRun.objects.get()
+    queued = DBTaskResult.objects.ready().count()
+    running_pane = client.get(reverse("claims:bulk_run", args=[run.pk]), **HTMX)
+    bulk.advance(run.pk)
+    finished_pane = client.get(reverse("claims:bulk_run", args=[run.pk]), **HTMX)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("claims:bulk_run", args=[run.pk])
+    assert (run.total, run.action, queued) == (3, "approve", 1)
+    assert 'hx-trigger="claimdesk:poll"' in running_pane.content.decode()
+    body = finished_pane.content.decode()
+    assert "<html" not in body
+    assert 'hx-trigger="claimdesk:poll"' not in body
+    assert body.count("Claim approved.") == 3
+    assert 'id="count-sent">3<' in body
+
+
+def test_an_agent_cannot_start_a_bulk_run_or_see_one(client, member, synced):
+    claims = waiting(1)
+    run = bulk.start(
+        member("lead"),
+        "approve",
+        "",
+        [],
+        bulk.waiting_claims_among([claims[0].pk]),
+        {"scope": "selected"},
+    )
+    client.force_login(member("agent"))
+
+    start = client.post(
+        reverse("claims:bulk_start"),
+        {"scope": "selected", "action": "approve", "claims": [claims[0].pk]},
+    )
+    view = client.get(reverse("claims:bulk_run", args=[run.pk]))
+
+    assert (start.status_code, view.status_code) == (403, 403)
+    assert BulkRun.objects.count() == 1
+
+
+def test_a_bulk_reject_without_a_reason_is_explained_and_keeps_the_ticks(client, member, synced):
+    claims = waiting(2)
+    client.force_login(member("lead"))
+
+    response = client.post(
+        reverse("claims:bulk_start"),
+        {"scope": "selected", "action": "reject", "claims": [c.pk for c in claims]},
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 422
+    assert "Say why these claims are rejected." in body
+    for claim in claims:
+        assert f'name="claims" value="{claim.pk}"' in body
+    assert not BulkRun.objects.exists()
+
+
+def test_every_waiting_claim_matching_the_queue_filter_is_taken(client, member, synced):
+    client.force_login(member("lead"))
+
+    client.post(
+        reverse("claims:bulk_start"),
+        {
+            "scope": "matching",
+            "action": "reject",
+            "reason": "Outside the return window",
+            "filter_query": "type=cancel&status=all",
+        },
+    )
+
+    run = BulkRun.objects.get()
+    expected = Claim.objects.filter(type="cancel", status="waiting").order_by("created_at", "id")
+    assert list(run.items.values_list("claim_id", flat=True)) == [c.pk for c in expected]
+    assert run.selection == {"scope": "matching", "query": "type=cancel&status=all"}
