@@ -39,6 +39,7 @@ class Command(BaseCommand):
             if uses_sandbox():
                 self._print_logins(ensure_demo_users())
             children.append(self._spawn("sync_claims", f"--every={settings.SYNC_INTERVAL}"))
+            children.append(self._spawn("db_worker", "--no-reload"))
             children.append(self._spawn("runserver", f"127.0.0.1:{port}", "--noreload"))
             self.stdout.write(self.style.SUCCESS(f"ClaimDesk: http://127.0.0.1:{port}/"))
             self._wait(children)
