@@ -306,6 +306,10 @@
         { code: "422", swap: true },
         { code: "[45]..", swap: false, error: true },
       ];
+      // Back and Forward ask the server for the whole page at that URL instead of replaying a
+      // snapshot: a snapshot holds the form as last rendered, not as the user left it, and
+      // would keep customers' words in the browser's session storage.
+      htmx.config.historyCacheSize = 0;
     }
     var article = document.querySelector("#detail-pane .claim-detail");
     if (article) markCurrent(article.dataset.claimId);
