@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import bulk, decisions, queries, refresh
 from .audit import Origin
@@ -67,6 +67,9 @@ def queue(request):
 @require_GET
 def freshness(request):
     require(request.user, Action.VIEW_CLAIMS)
+    # Opened as a plain URL it is the queue page, so the partial has the context it expects.
+    if not _is_partial_request(request):
+        return _render(request, "freshness", _queue_context(request))
     return _render(request, "freshness", {"freshness": queries.sync_freshness()})
 
 
@@ -166,6 +169,7 @@ def _as_row(claim, result):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def canned_reasons(request):
     require(request.user, Action.MANAGE_TEAM)
     form = CannedReasonForm(request.POST if request.method == "POST" else None)

@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from claims.models import CannedReason, Claim
+from claims.models import BulkRun, CannedReason, Claim
 from claims.sync import sync_everything
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,10 @@ EXPECTED = {
     "claims:canned_reasons": {"GET": (S, 403, 403, 200, 200), "POST": (S, 403, 403, 422, 422),
                               "*": SIGNED_IN_ONLY_405},
     "claims:delete_reason": {"POST": (S, 403, 403, 302, 302), "*": SIGNED_IN_ONLY_405},
+    # Bulk decisions: leads and admins.
+    "claims:bulk_runs": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
+    "claims:bulk_start": {"POST": (S, 403, 403, 422, 422), "*": SIGNED_IN_ONLY_405},
+    "claims:bulk_run": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
     # The team: leads and admins.
     "team:members": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
     "team:add": {"GET": (S, 403, 403, 200, 200), "POST": (S, 403, 403, 422, 422),
@@ -68,6 +73,7 @@ SAMPLES = {
     "claim_id": lambda world: world.claim.pk,
     "member_id": lambda world: world.colleague.pk,
     "reason_id": lambda world: world.reason.pk,
+    "run_id": lambda world: world.bulk_run.pk,
     "uidb64": lambda world: "MA",
     "token": lambda world: "not-a-token",
 }
@@ -87,6 +93,7 @@ class World:
     claim: Claim
     colleague: object
     reason: CannedReason
+    bulk_run: BulkRun
 
 
 def project_patterns(resolver=None, route="", namespace=""):
@@ -160,6 +167,9 @@ def world(member, sandbox):
         claim=Claim.objects.filter(status="waiting").order_by("created_at", "id").first(),
         colleague=member("agent", username="colleague"),
         reason=CannedReason.objects.create(text="Item was used."),
+        bulk_run=BulkRun.objects.create(
+            actor=members["lead"], action="approve", created_at=timezone.now()
+        ),
     )
 
 
@@ -187,9 +197,11 @@ def test_every_url_pattern_answers_every_role_and_method_as_the_table_says(world
 
 
 def test_a_url_pattern_without_a_row_is_named_in_the_failure(monkeypatch):
+    # Other views may be waiting for their rows; only the one taken out here counts.
+    already = {pattern.key for pattern in rows_missing(project_patterns())}
     monkeypatch.delitem(EXPECTED, "team:add")
 
-    missing = rows_missing(project_patterns())
+    missing = [p for p in rows_missing(project_patterns()) if p.key not in already]
 
     assert [p.key for p in missing] == ["team:add"]
     assert missing_rows_message(missing) == (
