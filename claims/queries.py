@@ -6,6 +6,7 @@ ordering (the id breaks ties), so a page never shuffles between requests.
 
 import datetime
 import json
+from dataclasses import dataclass
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, Max, OuterRef, Q
@@ -144,8 +145,29 @@ def reason_choices():
     return list(ClaimReason.objects.order_by("subject", "id"))
 
 
+@dataclass(frozen=True)
+class Freshness:
+    outcome: str
+    error: str = ""
+    last_success_at: datetime.datetime | None = None
+
+
 def sync_freshness():
-    return SyncState.objects.filter(name="claims").first()
+    """How fresh the cache is: a run in progress or a failure of either sync comes first.
+
+    A run syncs reasons, then claims; when reasons fail the claims are not even tried, so
+    the claims' own state alone would look fine.
+    """
+    states = {s.name: s for s in SyncState.objects.filter(name__in=["reasons", "claims"])}
+    claims = states.get("claims")
+    last_success_at = claims.last_success_at if claims else None
+    for outcome in (SyncState.Outcome.RUNNING, SyncState.Outcome.FAILED):
+        for state in states.values():
+            if state.outcome == outcome:
+                return Freshness(outcome, state.error, last_success_at)
+    if claims is None or claims.outcome == SyncState.Outcome.NEVER:
+        return Freshness(SyncState.Outcome.NEVER)
+    return Freshness(claims.outcome, claims.error, last_success_at)
 
 
 def claim_synced_at(claim, freshness):
