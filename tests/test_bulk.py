@@ -5,12 +5,15 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from claims import bulk
 from claims.models import BulkItem, BulkRun, Claim, Decision
 from claims.seller_center import SellerCenterClient
 from claims.sync import sync_everything
+
+from . import processes
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def fast(sandbox, settings):
     settings.BULK_REQUESTS_PER_SECOND = 100
     settings.SELLER_CENTER_CONNECT_TIMEOUT = 0.5
-    settings.SELLER_CENTER_TIMEOUT = 0.4
+    settings.SELLER_CENTER_TIMEOUT = 1.0
     return sandbox
 
 
@@ -41,6 +44,14 @@ def worker_signals():
     yield
     for name, handler in saved.items():
         signal.signal(name, handler)
+
+
+def wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up waiting")
+        time.sleep(0.05)
 
 
 def run_worker(*extra):
@@ -105,6 +116,44 @@ def test_a_bulk_run_of_500_claims_interrupted_and_restarted_decides_every_claim_
     assert {fast.claim(claim_id)["status"] for claim_id in waiting_500} == {"approved"}
     assert Decision.objects.filter(state="sent").count() == 500
     assert BulkRun.objects.get(pk=run.pk).state == "finished"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_run_is_carried_on_by_the_task_it_left_deferred(
+    member, fast, worker_signals
+):
+    sync_everything()
+    claim_ids = [c.pk for c in waiting(60)]
+    run = bulk.start(member("lead"), "approve", "", [], bulk.waiting_claims_among(claim_ids), {})
+    fast.faults.latency = 0.02
+    worker = processes.start(
+        ["manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval=0.2"],
+        fast,
+        BULK_REQUESTS_PER_SECOND=20,
+    )
+    try:
+        wait_for(lambda: sum(approve_posts(fast).values()) >= 20, seconds=30)
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+
+    left = bulk.progress(run)
+    ready_at_once = DBTaskResult.objects.ready().count()
+    # As if the deferred task's moment had come: it is what carries the run on.
+    DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
+    run_worker()
+    time.sleep(bulk.decisions.call_limit().total_seconds())
+    sync_everything()
+
+    assert 0 < left["pending"] < 60
+    assert ready_at_once == 0
+    posts = approve_posts(fast)
+    assert set(posts.values()) == {1}
+    items = list(bulk.report(run))
+    assert {item.outcome for item in items} <= {"sent", "failed"}
+    for item in items:
+        applied = fast.claim(item.claim_id)["status"] == "approved"
+        assert (item.outcome == "sent") == applied == (str(item.claim_id) in posts)
 
 
 def test_a_bulk_run_keeps_to_the_configured_request_rate(member, fast, settings):

@@ -1,13 +1,9 @@
 import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -16,18 +12,19 @@ from claims import decisions
 from claims.models import AuditEvent, Claim, Decision
 from claims.sync import sync_everything
 
+from . import processes
+
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
 WRONG_KEY = "wrong-key-Zq81"
 
 
 @pytest.fixture
 def synced(sandbox, settings):
-    # Short timeouts keep the waits of these tests short: a read gives up after 0.4 s, and a
-    # sync settles a still-waiting claim's decision from 0.4 s after its call ended.
+    # Short timeouts keep the waits of these tests short: a read gives up after 1 s, and a
+    # sync settles a still-waiting claim's decision from 1 s after its call ended.
     settings.SELLER_CENTER_CONNECT_TIMEOUT = 0.5
-    settings.SELLER_CENTER_TIMEOUT = 0.4
+    settings.SELLER_CENTER_TIMEOUT = 1.0
     sync_everything()
     return sandbox
 
@@ -56,7 +53,7 @@ def wait_for(condition, seconds=5.0):
 
 
 def sync_after_the_settling_delay():
-    time.sleep(0.45)
+    time.sleep(1.05)
     sync_everything()
 
 
@@ -243,18 +240,16 @@ def test_a_502_after_the_decision_was_applied_is_confirmed_by_the_next_sync(memb
 def test_a_read_timeout_is_unconfirmed_and_confirmed_once_the_upstream_applied_it(
     member, claim, synced
 ):
-    synced.faults.delay_next(seconds=1.0, path_contains="/reject/")
+    synced.faults.delay_next(seconds=2.5, path_contains="/reject/")
 
-    started = time.monotonic()
     result = decisions.reject(claim.pk, member("agent"), "Not as described", [])
-    waited = time.monotonic() - started
     wait_for(lambda: synced.claim(claim.pk)["status"] == "rejected")
     sync_everything()
 
-    assert waited < 1.0
     assert result.message.startswith("Sent, awaiting confirmation")
     decision = Decision.objects.get(claim=claim)
     assert (decision.state, decision.upstream_status) == ("sent", None)
+    assert decision.upstream_message == "The Seller Center did not answer in time."
     assert events(claim) == ["decision.requested", "decision.unconfirmed", "decision.confirmed"]
 
 
@@ -338,14 +333,4 @@ def _decide_in_another_process(claim, user, sandbox):
         "from claims.models import User\n"
         f"decisions.approve('{claim.pk}', User.objects.get(pk={user.pk}))\n"
     )
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "claimdesk.settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-        f"{database['NAME']}",
-        "SECRET_KEY": "test",
-        "SELLER_CENTER_URL": sandbox.url,
-        "SELLER_CENTER_API_KEY": "test-key",
-    }
-    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)  # noqa: S603
+    return processes.start(["-c", script], sandbox)
