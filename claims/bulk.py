@@ -39,6 +39,8 @@ MAX_CLAIMS_PER_RUN = 5000
 # pg_advisory_lock(key1, key2) keys: this class, and 32 bits of the run's id.
 BULK_LOCK_CLASS = 0x626C6B
 
+KEY_REFUSED = frozenset({401, 403})
+SLOW_DOWN = frozenset({429, 503})
 OUTCOMES = ["pending", "requested", "sent", "unconfirmed", "failed", "skipped"]
 
 
@@ -158,7 +160,9 @@ def _run_lock(run_id):
 
 def _work(run, client):
     if not roles.can(run.actor, roles.Action.BULK_DECIDE):
-        _stop_for_lost_right(run)
+        _stop(
+            run, _("Skipped: the person who started this run may no longer make bulk decisions.")
+        )
         return True
     _mark_running(run)
     deadline = time.monotonic() + SLICE_SECONDS
@@ -173,8 +177,14 @@ def _work(run, client):
                 return True
             if _looks_decidable(item.claim_id):
                 pacer.wait()
-            _process(run, item, client)
+            upstream_status = _process(run, item, client)
             BulkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+            if upstream_status in KEY_REFUSED:
+                # Every further call would be refused the same way until an admin fixes it.
+                _stop(run, _("Skipped: the Seller Center refused ClaimDesk's API key."))
+                return True
+            if upstream_status in SLOW_DOWN:
+                pacer.slow_down()
     finally:
         if owns_client:
             client.close()
@@ -191,22 +201,28 @@ def _looks_decidable(claim_id):
 
 
 def _process(run, item, client):
+    """Decide one item; the upstream status of its decision's call, if one was made."""
+    linked = []
+
     def link(decision):
         taken = BulkItem.objects.filter(pk=item.pk, state=BulkItem.State.PENDING).update(
             state=BulkItem.State.DECIDED, decision=decision
         )
         if not taken:
             raise ItemTaken  # rolls the decision back before any call is made
+        linked.append(decision)
 
     try:
         result = _decide(run, item, client, link)
     except ItemTaken:
         logger.warning("bulk run %s: item %s was taken by another process", run.pk, item.pk)
-        return
+        return None
     except Exception:
         logger.exception("bulk run %s: claim %s could not be decided", run.pk, item.claim_id)
         result = None
     _record_item(item, result)
+    # decisions.py records the outcome on the very object it handed to link().
+    return linked[0].upstream_status if linked else None
 
 
 def _decide(run, item, client, link):
@@ -248,8 +264,7 @@ def _finish(run, state=BulkRun.State.FINISHED):
         logger.info("bulk run %s %s: %s", run.pk, state, counts)
 
 
-def _stop_for_lost_right(run):
-    message = _("Skipped: the person who started this run may no longer make bulk decisions.")
+def _stop(run, message):
     run.items.filter(state=BulkItem.State.PENDING).update(
         state=BulkItem.State.SKIPPED, message=message, finished_at=timezone.now()
     )
@@ -276,6 +291,12 @@ class Pacer:
         self.sleep = sleep
         waited = (timezone.now() - since).total_seconds() if since else self.interval
         self.next_at = clock() + max(self.interval - waited, 0.0)
+
+    def slow_down(self):
+        """Halve the pace after the Seller Center asked for it, down to one call a minute."""
+        slower = min(self.interval * 2, 60.0)
+        self.next_at += slower - self.interval
+        self.interval = slower
 
     def wait(self):
         now = self.clock()

@@ -202,6 +202,37 @@ def test_claims_already_decided_are_skipped_with_who_decided_and_cost_no_call(me
     }
 
 
+def test_a_refused_api_key_stops_the_run_after_one_call(member, fast, settings):
+    sync_everything()
+    ids = [c.pk for c in waiting(4)]
+    run = bulk.start(member("lead"), "approve", "", [], bulk.waiting_claims_among(ids), {})
+    settings.SELLER_CENTER_API_KEY = "wrong-key"
+    fast.requests.clear()
+
+    bulk.advance(run.pk)
+
+    items = list(bulk.report(run))
+    assert BulkRun.objects.get(pk=run.pk).state == "stopped"
+    assert [item.outcome for item in items] == ["failed", "skipped", "skipped", "skipped"]
+    assert items[1].message == "Skipped: the Seller Center refused ClaimDesk's API key."
+    assert len([r for r in fast.requests if r.method == "POST"]) == 1
+
+
+def test_a_request_to_slow_down_halves_the_pace_of_the_run(member, fast, settings):
+    settings.BULK_REQUESTS_PER_SECOND = 20
+    sync_everything()
+    ids = [c.pk for c in waiting(3)]
+    run = bulk.start(member("lead"), "approve", "", [], bulk.waiting_claims_among(ids), {})
+    fast.faults.rate_limit_next(1, retry_after=1, path_contains="/approve/")
+
+    bulk.advance(run.pk)
+
+    arrivals = [r.at for r in fast.requests if r.method == "POST"]
+    gaps = [(b - a).total_seconds() for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert [item.outcome for item in bulk.report(run)] == ["failed", "sent", "sent"]
+    assert min(gaps) >= 0.1 - 0.015
+
+
 def test_a_run_whose_lead_lost_the_right_stops_without_a_call(member, fast):
     sync_everything()
     lead = member("lead")
