@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from claims import refresh
 from claims.models import BulkRun, CannedReason, Claim
 from claims.sync import sync_everything
 
@@ -41,6 +42,9 @@ EXPECTED = {
               "PUT": (200, 302, 302, 302, 302), "*": (405, 302, 302, 302, 302)},
     "logout": {"POST": (S, S, S, S, S), "*": EVERYONE_405},
     "admin:index": {"*": (ADMIN_SIGN_IN, ADMIN_SIGN_IN, ADMIN_SIGN_IN, ADMIN_SIGN_IN, 200)},
+    # Probes: open to all, reading only; the metrics answer only when METRICS_ENABLED.
+    "healthz": {"GET": (200, 200, 200, 200, 200), "*": EVERYONE_405},
+    "metrics": {"GET": (404, 404, 404, 404, 404), "*": EVERYONE_405},
     # The queue and a claim: everyone signed in sees them; deciders decide.
     "claims:queue": {"GET": (S, 200, 200, 200, 200), "*": SIGNED_IN_ONLY_405},
     "claims:detail": {"GET": (S, 200, 200, 200, 200), "*": SIGNED_IN_ONLY_405},
@@ -148,6 +152,8 @@ def answer_to(method, url, user):
             client.force_login(user)
         response = client.generic(method, url)
         transaction.set_rollback(True)
+    # A refresh syncs in a thread of its own, with its own connection; let it finish first.
+    refresh.wait(timeout=30)
     if response.status_code == 302:
         where = response["Location"].split("?")[0]
         if where == reverse("login"):
@@ -173,6 +179,8 @@ def world(member, sandbox):
     )
 
 
+# Transactional, so what a refresh's thread commits is cleared away after the test.
+@pytest.mark.django_db(transaction=True)
 def test_every_url_pattern_answers_every_role_and_method_as_the_table_says(world):
     patterns = list(project_patterns())
 
