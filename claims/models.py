@@ -87,6 +87,8 @@ class Claim(models.Model):
             models.Index(fields=["created_at", "id"], name="claim_created"),
             models.Index(fields=["updated_at", "id"], name="claim_updated"),
             models.Index(fields=["reason_id"], name="claim_reason"),
+            # Serves the queue's per-status counts under a type filter as an index-only scan.
+            models.Index(fields=["type", "status"], name="claim_type_status"),
             GinIndex(fields=["search_codes"], opclasses=["gin_trgm_ops"], name="claim_codes_trgm"),
             GinIndex(fields=["search_words"], name="claim_words_fts"),
         ]
