@@ -88,6 +88,8 @@ def test_a_bulk_run_of_500_claims_interrupted_and_restarted_decides_every_claim_
         lead, "approve", "", [], bulk.waiting_claims_among(waiting_500), {"scope": "selected"}
     )
     calls = stop_the_worker_during_call(monkeypatch, 200)
+    # One long slice, however busy the machine, so the stop lands inside the worker's first task.
+    monkeypatch.setattr(bulk, "SLICE_SECONDS", 600)
 
     run_worker("--max-tasks", "1")
     stopped = bulk.progress(run)
