@@ -1,12 +1,25 @@
-# ClaimDesk: `make run` for the demo, `make test` for the whole test-suite.
+# ClaimDesk: `make run` for the demo, `make serve` for production, `make test` for the tests.
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: run test lint postgres browser
+.PHONY: run serve test lint postgres browser
 
 run: $(VENV)/.runtime postgres
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py demo
+
+# The Procfile's processes on this machine: migrate, collect static files, then gunicorn, a
+# sync worker and a task worker. Settings come from the environment or .env (SECRET_KEY,
+# ALLOWED_HOSTS, DATABASE_URL, SELLER_CENTER_*). One stopping, or Ctrl-C, stops them all.
+serve: SHELL := /bin/bash
+serve: $(VENV)/.runtime
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py collectstatic --noinput --verbosity 0
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \
+	$(VENV)/bin/gunicorn & \
+	$(PYTHON) manage.py sync_claims --every & \
+	$(PYTHON) manage.py db_worker --no-reload & \
+	wait -n
 
 test: $(VENV)/.dev postgres browser
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(VENV)/bin/pytest

@@ -37,11 +37,14 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    "csp",
     "claims",
 ]
 
 MIDDLEWARE = [
+    "claims.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -117,6 +120,9 @@ INVITE_BY_EMAIL = bool(EMAIL_URL)
 if INVITE_BY_EMAIL:
     globals().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claimdesk@localhost")
+# Server errors are e-mailed to these addresses (comma-separated), through EMAIL_URL.
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Links made outside a request (the add_member command) start with this.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -147,12 +153,32 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The header alone lists nothing: only the domain's owner can submit it to the browsers'
+# preload list, and a subdomain (where ClaimDesk usually lives) cannot be submitted at all.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Load balancers and scrapers probe app servers directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles come only from ClaimDesk's own static files: no inline code at all.
+# Evidence images are previewed from wherever the seller keeps them, always over HTTPS.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "https:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Seller Center Integration API. With no URL configured, ClaimDesk talks to the
 # local sandbox (`manage.py sandbox`) with the sandbox's own key.
@@ -175,6 +201,14 @@ SELLER_CENTER_MAX_BODY_BYTES = env.int("SELLER_CENTER_MAX_BODY_BYTES", default=1
 SYNC_INTERVAL = env.int("SYNC_INTERVAL", default=60)
 SYNC_OVERLAP_SECONDS = env.int("SYNC_OVERLAP_SECONDS", default=300)
 
+# /healthz fails when no claims sync has succeeded, or no sync worker has written its
+# heartbeat, for this long; or when a background task has waited this long for a worker.
+HEALTHZ_SYNC_MAX_AGE = env.int("HEALTHZ_SYNC_MAX_AGE", default=max(15 * 60, 5 * SYNC_INTERVAL))
+HEALTHZ_TASK_MAX_WAIT = env.int("HEALTHZ_TASK_MAX_WAIT", default=5 * 60)
+# /metrics (Prometheus) answers only when enabled, and then only to this bearer token if set.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # Background work (bulk decisions) is queued in PostgreSQL and run by `manage.py db_worker`.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Bulk decisions call the Seller Center at most this often; it documents no rate limit.
@@ -188,15 +222,42 @@ WAITING_ALERT_DAYS = env.int("WAITING_ALERT_DAYS", default=7)
 # The open queue re-reads its counts and rows this often, while its browser tab is visible.
 QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=20)
 
+# One line per event on standard error: plain text to read, or JSON to ship (LOG_FORMAT=json).
+# Every line carries the request id of the request, sync run or task it belongs to, and the
+# API key is taken out of messages, tracebacks and error e-mails.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "request_id": {"()": "claims.logs.RequestIdFilter"},
+        "redact": {"()": "claims.logs.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "skip_failing_probes": {"()": "claims.logs.SkipFailingProbes"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "claims.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact", "request_id"],
+        },
+        "mail_admins": {
+            "class": "claims.logs.RedactingAdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # In place of Django's own handlers, which would print each line a second time.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.request": {"filters": ["skip_failing_probes"]},
         "django.db.backends": {"level": "WARNING"},
         # django-axes reports every sign-in at INFO; failures and lockouts come at WARNING.
         "axes": {"level": "WARNING"},

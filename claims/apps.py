@@ -20,6 +20,15 @@ class ClaimsConfig(AppConfig):
             signals.record_login_failure, dispatch_uid="audit-login-failed"
         )
         user_locked_out.connect(signals.record_lockout, dispatch_uid="audit-lockout")
+        self._give_tasks_request_ids()
+
+    def _give_tasks_request_ids(self):
+        from django_tasks.signals import task_finished, task_started
+
+        from . import logs
+
+        task_started.connect(logs.bind_task_request_id, dispatch_uid="task-request-id")
+        task_finished.connect(logs.unbind_task_request_id, dispatch_uid="task-request-id")
 
 
 class ClaimDeskAdminConfig(admin_apps.AdminConfig):

@@ -1,8 +1,59 @@
+import logging
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
+
+from . import logs
+
+logger = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id: the proxy's X-Request-ID when sensible, else a new one.
+
+    The id is `request.request_id`, goes back in the response's X-Request-ID, and is on every
+    log line written while the request is handled, ending with one line for the request.
+    First in MIDDLEWARE, so even a redirect to HTTPS carries it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = logs.accepted_request_id(request.headers.get("X-Request-ID"))
+        started = time.monotonic()
+        with logs.request_id_bound(request.request_id):
+            response = self.get_response(request)
+            response["X-Request-ID"] = request.request_id
+            _log_request(request, response, time.monotonic() - started)
+        return response
+
+
+def _log_request(request, response, seconds):
+    # The path only: a query string can hold a customer's words typed into search.
+    level = logging.INFO
+    if request.path in logs.PROBE_PATHS:
+        # Probes come every few seconds: only a failing one is worth a line.
+        level = logging.WARNING if response.status_code >= 500 else logging.DEBUG
+    user = getattr(request, "user", None)
+    logger.log(
+        level,
+        "%s %s %s %.0f ms",
+        request.method,
+        request.path,
+        response.status_code,
+        seconds * 1000,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 1),
+            "user_id": user.pk if user is not None and user.is_authenticated else None,
+        },
+    )
 
 
 class HtmxLoginRedirectMiddleware:

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
+from . import logs
+
 logger = logging.getLogger(__name__)
 
 CLAIMS_PATH = "/i2/claims/"
@@ -871,14 +873,18 @@ def _parse_results(results, parse, kind, page_number):
 
 
 def client_for(request=None, **overrides) -> SellerCenterClient:
-    """A client from settings, speaking the request's language and carrying its request id."""
+    """A client from settings, speaking the request's language and carrying its request id.
+
+    Without a request, the id is that of the work under way: a sync run or a background task.
+    """
     options = {}
+    request_id = logs.current_request_id()
     if request is not None:
         language = getattr(request, "LANGUAGE_CODE", None)
         if language:
             options["language"] = accept_language(language)
-        request_id = getattr(request, "request_id", None)
-        if request_id:
-            options["request_id"] = request_id
+        request_id = getattr(request, "request_id", None) or request_id
+    if request_id:
+        options["request_id"] = request_id
     options.update(overrides)
     return SellerCenterClient(**options)

@@ -7,6 +7,7 @@ run's start time minus an overlap, and anything that changed while the run was p
 fetched again next time.
 """
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import decisions
+from . import decisions, logs
 from .models import SyncState
 from .search import code_text, fold
 from .seller_center import SellerCenterError, client_for
@@ -67,9 +68,12 @@ def sync_lock():
 
 
 def sync_everything(*, full=False, client=None, progress=None):
-    """Reasons, then claims, then reconcile unconfirmed decisions. Raises SyncBusy."""
-    client = client or client_for()
-    with sync_lock():
+    """Reasons, then claims, then reconcile unconfirmed decisions. Raises SyncBusy.
+
+    A run has its own request id: on its log lines and on its calls to the Seller Center.
+    """
+    with logs.request_id_bound(), sync_lock():
+        client = client or client_for()
         reasons = _run("reasons", lambda state: _sync_reasons(client, state, progress))
         claims = _run("claims", lambda state: _sync_claims(client, state, full, progress))
         decisions.reconcile()
@@ -101,6 +105,7 @@ def _run(name, work):
         )
         raise
     summary.seconds = time.monotonic() - clock
+    logger.info("sync finished: %s", summary.line())
     finished_at = timezone.now()
     _save_state(
         state,
@@ -165,7 +170,10 @@ def prefetched(pages, depth=2):
         except BaseException as error:  # handed to the consumer, which re-raises it
             handoff.put(error)
 
-    producer = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    # The thread logs under the run's request id, like the rest of the run.
+    producer = threading.Thread(
+        target=contextvars.copy_context().run, args=(produce,), name="sync-prefetch", daemon=True
+    )
     producer.start()
     try:
         while (item := handoff.get()) is not done:

@@ -19,8 +19,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--every",
             type=int,
+            nargs="?",
+            const=0,
             metavar="SECONDS",
-            help="Keep running as a worker, syncing every SECONDS (default: once).",
+            help="Keep running as a worker, syncing every SECONDS (alone: SYNC_INTERVAL).",
         )
 
     def handle(self, *args, full=False, every=None, verbosity=1, **options):
