@@ -159,6 +159,7 @@ def _run_lock(run_id):
 
 
 def _work(run, client):
+    """Decide items until the slice's time is up; True when the run has ended."""
     if not roles.can(run.actor, roles.Action.BULK_DECIDE):
         _stop(
             run, _("Skipped: the person who started this run may no longer make bulk decisions.")
@@ -171,23 +172,30 @@ def _work(run, client):
     client = client or client_for()
     try:
         while time.monotonic() < deadline:
-            item = run.items.filter(state=BulkItem.State.PENDING).order_by("position").first()
-            if item is None:
-                _finish(run)
+            if _step(run, client, pacer):
                 return True
-            if _looks_decidable(item.claim_id):
-                pacer.wait()
-            upstream_status = _process(run, item, client)
-            BulkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-            if upstream_status in KEY_REFUSED:
-                # Every further call would be refused the same way until an admin fixes it.
-                _stop(run, _("Skipped: the Seller Center refused ClaimDesk's API key."))
-                return True
-            if upstream_status in SLOW_DOWN:
-                pacer.slow_down()
     finally:
         if owns_client:
             client.close()
+    return False
+
+
+def _step(run, client, pacer):
+    """Decide the next pending item; True when the run has ended."""
+    item = run.items.filter(state=BulkItem.State.PENDING).order_by("position").first()
+    if item is None:
+        _finish(run)
+        return True
+    if _looks_decidable(item.claim_id):
+        pacer.wait()
+    upstream_status = _process(run, item, client)
+    BulkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    if upstream_status in KEY_REFUSED:
+        # Every further call would be refused the same way until an admin fixes it.
+        _stop(run, _("Skipped: the Seller Center refused ClaimDesk's API key."))
+        return True
+    if upstream_status in SLOW_DOWN:
+        pacer.slow_down()
     return False
 
 
