@@ -188,7 +188,7 @@ class AuditEvent(models.Model):
         MEMBER_DEACTIVATED = "team.member_deactivated", _("Member deactivated")
         MEMBER_REACTIVATED = "team.member_reactivated", _("Member reactivated")
 
-    at = models.DateTimeField(db_index=True)
+    at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -222,13 +222,17 @@ class AuditEvent(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # SHA-256 of the previous event's hash and this event's fields (see audit.py).
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]
+        # The audit page pages through (at, id), newest first, under each of its filters.
         indexes = [
-            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
-            models.Index(fields=["claim", "-at"], name="audit_claim_at"),
-            models.Index(fields=["action", "-at"], name="audit_action_at"),
+            models.Index(fields=["at", "id"], name="audit_at_id"),
+            models.Index(fields=["actor", "at", "id"], name="audit_actor_at_id"),
+            models.Index(fields=["claim", "at", "id"], name="audit_claim_at_id"),
+            models.Index(fields=["action", "at", "id"], name="audit_action_at_id"),
         ]
 
     def __str__(self):
