@@ -5,11 +5,16 @@ ordering (the id breaks ties), so a page never shuffles between requests.
 """
 
 import datetime
+import hashlib
 import json
+import time
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -20,6 +25,11 @@ from .models import CannedReason, Claim, ClaimReason, ClaimStatus, Decision, Syn
 TAB_ORDER = [s.value for s in ClaimStatus]
 HISTORY_LENGTH = 20
 SUGGESTIONS = 10
+COUNTS_CACHE_SECONDS = 300
+# A search with at most this many matches sorts them in memory (see _ordering).
+SORT_MATCHES_UP_TO = 3000
+# Filters the status counts do not depend on; every other one is part of the cache key.
+_NOT_COUNTED = {"status", "sort", "per_page", "page"}
 
 # Fields every sync changes or that say nothing to a person reading the history.
 _QUIET_FIELDS = {"updated_at"}
@@ -69,17 +79,42 @@ def _with_statuses(claims, statuses):
     return claims
 
 
-def queue_claims(filters):
-    """The queue's rows in order: the only place the queue's query is built."""
+def queue_claims(filters, matches=None):
+    """The queue's rows in order: the only place the queue's query is built.
+
+    `matches`, the number of rows these filters give when known, picks the plan for a
+    search (see _ordering).
+    """
     claims = _with_statuses(filtered_claims(filters), filters["status"])
     pending = Decision.objects.filter(
         claim=OuterRef("pk"), state__in=[Decision.State.REQUESTED, Decision.State.UNCONFIRMED]
     )
     return (
         claims.annotate(pending_decision=Exists(pending))
-        .order_by(*SORTS[filters["sort"]])
+        .order_by(*_ordering(filters["sort"], sort_matches=_few(filters, matches)))
         .defer("raw", "search_codes", "search_words", "detail")
     )
+
+
+def _few(filters, matches):
+    return bool(filters.get("q")) and matches is not None and matches <= SORT_MATCHES_UP_TO
+
+
+def _ordering(sort, sort_matches):
+    """The sort's keys; to sort a search's few matches, the date key as an expression.
+
+    PostgreSQL's usual plan walks the date index in order and tests each row against the
+    search, guessing that matches are spread evenly: for a rare term that reads thousands
+    of rows. Ordered by an expression no index provides, it takes the search index's
+    matches and sorts them instead, which is cheap while they are few. For a common term
+    the walk finds a page of matches at once, so it is kept.
+    """
+    date_key, *rest = SORTS[sort]
+    if not sort_matches:
+        return [date_key, *rest]
+    field = date_key.lstrip("-")
+    expression = Coalesce(field, field)
+    return [expression.desc() if date_key.startswith("-") else expression.asc(), *rest]
 
 
 class _CountedPaginator(Paginator):
@@ -100,18 +135,50 @@ def queue_page(filters, tabs=None):
     counts = dict(tabs)
     statuses = filters["status"]
     total = sum(counts.get(s, 0) for s in statuses) if statuses else counts["all"]
-    paginator = _CountedPaginator(queue_claims(filters), filters["per_page"], total)
+    claims = queue_claims(filters, matches=total)
+    paginator = _CountedPaginator(claims, filters["per_page"], total)
     return paginator.get_page(filters.get("page") or 1)
 
 
 def status_tabs(filters):
     """[(status, count)] for the tabs: the documented statuses first, then any new ones."""
-    counts = dict(
-        filtered_claims(filters).order_by().values_list("status").annotate(n=Count("id"))
-    )
+    counts = status_counts(filters)
     extra = sorted(set(counts) - set(TAB_ORDER))
     tabs = [(status, counts.get(status, 0)) for status in TAB_ORDER + extra]
     return [*tabs, ("all", sum(counts.values()))]
+
+
+def status_counts(filters):
+    """{status: claims} under every filter but the statuses, cached until the claims change.
+
+    Counting is the one part of the queue that reads every matching row. The claims table's
+    trigger bumps a counter on each write (migration 0007); the counter's value and the
+    transaction that last set it (xmin, which a rollback restores) name the data's state.
+    It is read before counting, so counts cached under it are never older than it.
+    """
+    key = _counts_key(filters, _claims_version())
+    counts = cache.get(key)
+    if counts is None:
+        counts = dict(
+            filtered_claims(filters).order_by().values_list("status").annotate(n=Count("*"))
+        )
+        cache.set(key, counts, COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def _claims_version():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT changes, xmin::text FROM claims_change_counter WHERE id = 1")
+        return cursor.fetchone()
+
+
+def _counts_key(filters, version):
+    relevant = {name: str(value) for name, value in filters.items() if name not in _NOT_COUNTED}
+    if filters.get("waiting_days") is not None:
+        # "Waiting longer than N days" moves with the clock, not only with the data.
+        relevant["minute"] = str(int(time.time() // 60))
+    digest = hashlib.sha256(repr(sorted(relevant.items())).encode()).hexdigest()
+    return f"claimdesk:queue-counts:{version[0]}:{version[1]}:{digest}"
 
 
 def next_waiting_claim(filters, after):

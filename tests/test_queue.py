@@ -156,6 +156,18 @@ def test_search_finds_a_claim_by_the_customers_words(viewer, synced):
     assert ids(rows(response)) == [claim.pk]
 
 
+@pytest.mark.parametrize("sort_matches_up_to", [0, 10_000])
+def test_a_search_lists_its_matches_in_the_sort_order_whichever_plan_is_used(
+    viewer, synced, monkeypatch, sort_matches_up_to
+):
+    monkeypatch.setattr(queries, "SORT_MATCHES_UP_TO", sort_matches_up_to)
+
+    response = queue(viewer, q="akn-", status="all", sort="newest", per_page=50)
+
+    expected = Claim.objects.filter(search_codes__contains="akn-").order_by("-created_at", "-id")
+    assert ids(rows(response)) == ids(expected[:50])
+
+
 # ------------------------------------------------------------------ sort and pages
 
 
@@ -183,6 +195,8 @@ def test_the_page_size_can_be_chosen(viewer, synced):
 
 
 def test_the_number_of_queries_does_not_grow_with_the_page_size(viewer, synced):
+    queue(viewer, status="all")  # the status counts are cached from here on
+
     def queries_for(per_page):
         with CaptureQueriesContext(connection) as captured:
             response = queue(viewer, status="all", per_page=per_page)
@@ -190,6 +204,23 @@ def test_the_number_of_queries_does_not_grow_with_the_page_size(viewer, synced):
         return len(captured)
 
     assert queries_for(25) == queries_for(100)
+
+
+def test_cached_counts_follow_a_decision_and_a_sync(client, member, synced):
+    client.force_login(member("agent"))
+    before = dict(queue(client).context["tabs"])
+    first, second = waiting_in_order()[:2]
+
+    client.post(reverse("claims:approve", args=[first.pk]), **HTMX)
+    after_decision = dict(queue(client).context["tabs"])
+    synced.update_claim(second.pk, status="completed")
+    sync_everything()
+    after_sync = dict(queue(client).context["tabs"])
+
+    assert after_decision["waiting"] == before["waiting"] - 1
+    assert after_decision["approved"] == before["approved"] + 1
+    assert after_sync["waiting"] == before["waiting"] - 2
+    assert after_sync["completed"] == before["completed"] + 1
 
 
 # ------------------------------------------------------------------ partials and history
