@@ -11,5 +11,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("team/", include("claims.team_urls")),
+    path("audit/", include("claims.audit_urls")),
     path("", include("claims.urls")),
 ]

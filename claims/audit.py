@@ -19,7 +19,7 @@ from datetime import UTC
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import roles
+from . import logs, roles
 from .models import AuditEvent
 
 # pg_advisory_xact_lock key for audit writers ("adt"); sync and team changes use others.
@@ -71,8 +71,12 @@ class Origin:
 
 
 def record(action, *, actor=None, origin=None, **fields):
-    """Adds one event after the last one, chained to it; commits with the caller's work."""
-    origin = origin or Origin()
+    """Adds one event after the last one, chained to it; commits with the caller's work.
+
+    Without an origin the event is background work's: it carries the sync run's or the
+    task's id, where there is one.
+    """
+    origin = origin or Origin(request_id=logs.current_request_id())
     role = roles.assigned_role(actor) if actor else None
     event = AuditEvent(
         action=action,

@@ -162,11 +162,15 @@ def _status_label(status):
 
 
 def _audit_refusal(claim_id, actor, action, reason, images, origin, refusal):
+    known = refusal.why != "unknown"
+    status = _cached_status(claim_id) if known else ""
     audit.record(
         Event.DECISION_REFUSED,
         actor=actor,
         origin=origin,
-        claim_id=claim_id if refusal.why != "unknown" else None,
+        claim_id=claim_id if known else None,
+        status_before=status,
+        status_after=status,
         decision=refusal.decision,
         reason=reason,
         images=images,
@@ -200,6 +204,11 @@ def _record_sent(decision, outcome, origin):
     return DecisionResult(decision, "success", message)
 
 
+def _cached_status(claim_id):
+    """The claim's status as ClaimDesk has it now: a failed call leaves it as it was."""
+    return Claim.objects.filter(pk=claim_id).values_list("status", flat=True).first() or ""
+
+
 def _expected_status(decision):
     if decision.action == Decision.Action.APPROVE:
         return ClaimStatus.APPROVED
@@ -225,6 +234,7 @@ def _record_failure(decision, error, origin, client):
             Event.DECISION_UNCONFIRMED if unknown else Event.DECISION_FAILED,
             decision,
             origin,
+            status_after=_cached_status(decision.claim_id),
             upstream_status=error.status,
             upstream_message=error.message,
             latency_ms=error.latency_ms,

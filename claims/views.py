@@ -7,7 +7,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import bulk, decisions, queries, refresh
+from . import audit_queries, bulk, decisions, queries, refresh
 from .audit import Origin
 from .bulk_forms import BulkDecisionForm
 from .forms import CannedReasonForm, QueueFilterForm, RejectForm
@@ -98,6 +98,7 @@ def _detail_context(request, claim, *, result=None, reject_form=None, decided=No
         "claim": claim,
         "decisions": claim.decisions.select_related("actor")[:20],
         "history": queries.claim_history(claim),
+        "trail": audit_queries.claim_trail(request.user, claim),
         "claim_synced_at": queries.claim_synced_at(claim, freshness),
         "freshness": freshness,
         "reject_form": reject_form or RejectForm(),

@@ -67,6 +67,9 @@ EXPECTED = {
     "team:role": {"POST": (S, 403, 403, 302, 302), "*": SIGNED_IN_ONLY_405},
     "team:deactivate": {"POST": (S, 403, 403, 302, 302), "*": SIGNED_IN_ONLY_405},
     "team:reactivate": {"POST": (S, 403, 403, 302, 302), "*": SIGNED_IN_ONLY_405},
+    # The audit: everyone signed in sees it (leads and admins everything, others their own).
+    "audit:events": {"GET": (S, 200, 200, 200, 200), "*": SIGNED_IN_ONLY_405},
+    "audit:export": {"GET": (S, 200, 200, 200, 200), "*": SIGNED_IN_ONLY_405},
     # A new member's set-password link is open to all: its token is the check.
     "team:set_password": {"GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200),
                           "*": EVERYONE_405},
