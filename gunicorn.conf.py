@@ -30,7 +30,10 @@ def _log_config():
     formatter = (
         {"()": "claims.logs.JsonFormatter"}
         if os.environ.get("LOG_FORMAT") == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s [-] %(message)s"}
+        else {
+            "class": "claims.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [-] %(message)s",
+        }
     )
     return {
         "formatters": {"claimdesk": formatter},

@@ -238,7 +238,10 @@ LOGGING = {
         "skip_failing_probes": {"()": "claims.logs.SkipFailingProbes"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "class": "claims.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {"()": "claims.logs.JsonFormatter"},
     },
     "handlers": {

@@ -80,9 +80,16 @@ def check_migrations():
 
 
 def check_sync():
-    """The claims sync: failing when no run has succeeded for HEALTHZ_SYNC_MAX_AGE."""
-    state = SyncState.objects.filter(name="claims").first()
+    """The claims sync: failing when no run has succeeded for HEALTHZ_SYNC_MAX_AGE.
+
+    The outcome is the last run's: a run syncs reasons first and stops if they fail, leaving
+    the claims' own state as it was.
+    """
+    states = {state.name: state for state in SyncState.objects.all()}
+    state = states.get("claims")
     outcome = state.outcome if state else SyncState.Outcome.NEVER
+    if any(s.outcome == SyncState.Outcome.FAILED for s in states.values()):
+        outcome = SyncState.Outcome.FAILED
     age = seconds_since(state.last_success_at if state else None)
     ok = age is not None and age <= settings.HEALTHZ_SYNC_MAX_AGE
     return Check("sync", ok, {"outcome": outcome, "last_success_seconds": age})

@@ -10,6 +10,7 @@ import contextvars
 import json
 import logging
 import re
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -150,6 +151,14 @@ def _extras(record):
         for name, value in vars(record).items()
         if name not in _RECORD_ATTRIBUTES and name not in _NEVER_LOGGED
     }
+
+
+class PlainFormatter(logging.Formatter):
+    """Readable lines, stamped in UTC like the JSON ones: every process, whatever its time zone
+    (Django sets TIME_ZONE's in its own), writes comparable times."""
+
+    converter = time.gmtime
+    default_msec_format = "%s.%03dZ"
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,7 +1,9 @@
 """Several sync workers against one PostgreSQL: the advisory lock lets one sync at a time."""
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +27,7 @@ SYNCED = re.compile(
 SKIPPED = "Another sync is running; this one was skipped.\n"
 
 
-def start_sync(sandbox):
+def start_sync(sandbox, *options, **settings):
     database = connection.settings_dict
     env = {
         **os.environ,
@@ -37,9 +39,10 @@ def start_sync(sandbox):
         ),
         "SELLER_CENTER_URL": sandbox.url,
         "SELLER_CENTER_API_KEY": sandbox.api_key,
+        **settings,
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "sync_claims"],
+        [sys.executable, "manage.py", "sync_claims", *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -61,3 +64,25 @@ def test_two_sync_workers_started_at_once_sync_once_and_the_other_skips(sandbox)
     assert [r.path for r in sandbox.requests] == ["/api/i2/claim-reasons/", "/api/i2/claims/"]
     assert Claim.objects.count() == 300
     assert SyncState.objects.get(name="claims").outcome == "ok"
+
+
+def test_a_sync_worker_writes_only_log_lines_and_stops_on_term(sandbox):
+    worker = start_sync(sandbox, "--every=1", LOG_FORMAT="json")
+    lines = []
+    for line in worker.stderr:
+        lines.append(json.loads(line))
+        if lines[-1]["message"].startswith("sync finished: claims"):
+            break
+    worker.send_signal(signal.SIGTERM)
+    stdout, stderr = worker.communicate(timeout=60)
+    lines += [json.loads(line) for line in stderr.splitlines()]
+
+    assert (worker.returncode, stdout) == (0, "")
+    messages = [line["message"] for line in lines]
+    assert messages[0] == "sync worker started: every 1 s"
+    assert SYNCED.fullmatch(
+        "".join(m.removeprefix("sync finished: ") + "\n" for m in messages[1:3])
+    )
+    assert messages[-1] == "sync worker stopped"
+    run_ids = {line["request_id"] for line in lines[1:3]}
+    assert len(run_ids) == 1 and "request_id" not in lines[0]

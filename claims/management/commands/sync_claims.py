@@ -1,3 +1,4 @@
+import logging
 import signal
 import sys
 import threading
@@ -7,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from claims.seller_center import SellerCenterError
 from claims.sync import SyncBusy, sync_everything
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -34,15 +37,22 @@ class Command(BaseCommand):
         self._run_worker(full, max(every or settings.SYNC_INTERVAL, 1))
 
     def _run_worker(self, full, interval):
+        # A worker's output is its log: one line per event, in the configured format. Each
+        # run's summary and failure are logged by the sync itself.
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        self.stdout.write(f"Sync worker started: every {interval} s. Ctrl-C stops it.")
+        logger.info("sync worker started: every %s s", interval)
         while not stop.is_set():
-            self._sync_once(full)
+            try:
+                sync_everything(full=full)
+            except SyncBusy:
+                logger.info("sync skipped: another sync is running")
+            except SellerCenterError:
+                pass  # logged by the sync, and shown by /healthz and the dashboard
             full = False
             stop.wait(interval)
-        self.stdout.write("Sync worker stopped.")
+        logger.info("sync worker stopped")
 
     def _sync_once(self, full):
         try:
