@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("team/", include("claims.team_urls")),
     path("audit/", include("claims.audit_urls")),
+    path("reports/", include("claims.report_urls")),
     path("", include("claims.urls")),
 ]

@@ -70,6 +70,9 @@ EXPECTED = {
     # The audit: everyone signed in sees it (leads and admins everything, others their own).
     "audit:events": {"GET": (S, 200, 200, 200, 200), "*": SIGNED_IN_ONLY_405},
     "audit:export": {"GET": (S, 200, 200, 200, 200), "*": SIGNED_IN_ONLY_405},
+    # Reports: leads and admins.
+    "reports:index": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
+    "reports:export": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
     # A new member's set-password link is open to all: its token is the check.
     "team:set_password": {"GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200),
                           "*": EVERYONE_405},
@@ -81,6 +84,7 @@ SAMPLES = {
     "member_id": lambda world: world.colleague.pk,
     "reason_id": lambda world: world.reason.pk,
     "run_id": lambda world: world.bulk_run.pk,
+    "table": lambda world: "opened",
     "uidb64": lambda world: "MA",
     "token": lambda world: "not-a-token",
 }
