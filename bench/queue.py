@@ -37,8 +37,11 @@ def main():
     started = time.perf_counter()
     fill_cache(args.claims)
     print(f"{args.claims} claims cached in {time.perf_counter() - started:.1f} s; 2-core machine")
-    results = [measure(case, args.requests) for case in cases()]
+    load_before = os.getloadavg()[0]
+    results = measure_all(args.requests)
     print_table(results)
+    # Other work on the machine stretches every figure; the load says how much there was.
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print_verdict(results)
 
 
@@ -168,40 +171,64 @@ def client_for(role):
     return client
 
 
-def measure(case, requests):
-    from django.core.cache import cache
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+class Case:
+    """One kind of request: its URLs (taken in turn), a signed-in client and its headers."""
 
-    label, urls, role, headers = case
-    headers = dict(headers)
-    # Forgetting the cached status counts is what a change to the claims does.
-    before = cache.clear if headers.pop("uncached", False) else (lambda: None)
-    client = client_for(role)
-    for index in range(10):
-        check(client.get(urls[index % len(urls)], **headers), label)
-    timings = []
-    for index in range(requests):
-        url = urls[index % len(urls)]
-        before()
+    def __init__(self, label, urls, role, headers):
+        self.label, self.urls, self.headers = label, urls, dict(headers)
+        # Forgetting the cached status counts is what a change to the claims does.
+        uncached = self.headers.pop("uncached", False)
+        self.before = (lambda: forget_counts(urls[0])) if uncached else (lambda: None)
+        self.client = client_for(role)
+        self.timings = []
+
+    def request(self, index):
+        self.before()
         started = time.perf_counter()
-        response = client.get(url, **headers)
-        timings.append((time.perf_counter() - started) * 1000)
-        check(response, label)
-    before()
-    with CaptureQueriesContext(connection) as captured:
-        check(client.get(urls[0], **headers), label)
-    return {
-        "label": label,
-        "median": statistics.median(timings),
-        "p95": statistics.quantiles(timings, n=20)[-1],
-        "queries": len(captured),
-    }
+        response = self.client.get(self.urls[index % len(self.urls)], **self.headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{self.label}: HTTP {response.status_code}")
+        return elapsed
+
+    def queries(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            self.request(0)
+        return len(captured)
 
 
-def check(response, label):
-    if response.status_code != 200:
-        raise SystemExit(f"{label}: HTTP {response.status_code}")
+def forget_counts(url):
+    from django.http import QueryDict
+
+    from claims import queries
+    from claims.forms import QueueFilterForm
+
+    query = url.partition("?")[2]
+    queries.forget_counts(QueueFilterForm(QueryDict(query)).filters())
+
+
+def measure_all(requests):
+    """Every case in turn, round after round, so a burst of load elsewhere on the machine
+    falls on all of them alike and their ratios stay fair."""
+    measured = [Case(*case) for case in cases()]
+    for index in range(10):
+        for case in measured:
+            case.request(index)
+    for index in range(requests):
+        for case in measured:
+            case.timings.append(case.request(index))
+    return [
+        {
+            "label": case.label,
+            "median": statistics.median(case.timings),
+            "p95": statistics.quantiles(case.timings, n=20)[-1],
+            "queries": case.queries(),
+        }
+        for case in measured
+    ]
 
 
 # ------------------------------------------------------------------ report
