@@ -15,7 +15,9 @@ MARGIN_RIGHT = 12
 MARGIN_TOP = 12
 MARGIN_BOTTOM = 28
 LABEL_WIDTH = 170  # the names left of horizontal bars
-TICKS = 4
+TICKS = 5
+# The value axis reaches at least this far, so its ticks are whole numbers.
+SMALLEST_TOP = 5
 MAX_X_LABELS = 8
 
 
@@ -63,11 +65,11 @@ class Chart:
 
 
 def nice_ceiling(value):
-    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `value`."""
-    if value <= 0:
-        return 1
+    """The top of the value axis: 5, or 1, 2 or 5 times a power of ten, at least `value`."""
+    if value <= SMALLEST_TOP:
+        return SMALLEST_TOP
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 5, 10):
         if value <= step * power:
             return step * power
     return 10 * power

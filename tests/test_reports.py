@@ -215,8 +215,8 @@ def test_an_unknown_report_is_not_found(lead_client):
 
 
 def test_the_value_axis_ends_at_a_round_number_at_or_above_the_largest_value():
-    assert [charts.nice_ceiling(v) for v in (0, 1, 3, 7, 12, 240, 251)] == [
-        1, 1, 5, 10, 20, 250, 500,
+    assert [charts.nice_ceiling(v) for v in (0, 1, 3, 7, 12, 240, 251, 1000)] == [
+        5, 5, 5, 10, 20, 500, 500, 1000,
     ]  # fmt: skip
 
 
