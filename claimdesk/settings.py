@@ -112,6 +112,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# django-axes names the client in its log lines; ClaimDesk's say only which request it was
+# (the audit log keeps who tried, in the database).
+AXES_CLIENT_STR_CALLABLE = "claims.logs.axes_client_description"
 
 # New members get a one-time set-password link: e-mailed when EMAIL_URL is set (for example
 # smtp+tls://user:password@host:587), otherwise shown once to whoever added them.

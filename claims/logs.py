@@ -64,6 +64,11 @@ def unbind_task_request_id(sender, task_result, **kwargs):
     _request_id.set("")
 
 
+def axes_client_description(username, ip_address, user_agent, path_info, request):
+    """How django-axes names a client in its log lines: by request id, not by person."""
+    return f"request {getattr(request, 'request_id', None) or current_request_id() or '-'}"
+
+
 # Filters ------------------------------------------------------------------------------------
 
 
@@ -75,14 +80,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def secrets():
+def secret_values():
     """The values that must never reach a log line or an error e-mail."""
     values = [settings.SELLER_CENTER_API_KEY, settings.SECRET_KEY]
     return [value for value in values if value and len(value) >= SHORTEST_REDACTED_SECRET]
 
 
 def redact(text, values=None):
-    for value in secrets() if values is None else values:
+    for value in secret_values() if values is None else values:
         text = text.replace(value, REDACTED)
     return text
 
@@ -96,7 +101,7 @@ class RedactSecretsFilter(logging.Filter):
     """
 
     def filter(self, record):
-        values = secrets()
+        values = secret_values()
         if not values:
             return True
         try:
@@ -192,7 +197,7 @@ class RedactingAdminEmailHandler(AdminEmailHandler):
     """
 
     def send_mail(self, subject, message, *args, html_message=None, **kwargs):
-        values = secrets()
+        values = secret_values()
         if html_message is not None:
             # The HTML part shows values escaped; a key with & or < in it is spelled so there.
             html_message = redact(html_message, values + [escape(v) for v in values])

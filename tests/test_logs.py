@@ -138,6 +138,19 @@ def test_a_background_task_logs_and_calls_under_its_own_id(
     assert f"[{task.id}]" in finished
 
 
+def test_a_failed_sign_in_is_logged_without_the_username_or_address(client, log_output):
+    client.post(
+        reverse("login"),
+        {"username": "ayse.yilmaz@example.com", "password": "wrong"},
+        HTTP_X_REQUEST_ID="req-sign-in",
+        REMOTE_ADDR="203.0.113.9",
+    )
+
+    written = log_output.getvalue()
+    assert "AXES: New login failure by request req-sign-in." in written
+    assert "ayse" not in written and "203.0.113.9" not in written
+
+
 def test_lines_outside_any_request_say_so(log_output):
     logging.getLogger("claims.test").warning("no work under way")
 
