@@ -26,6 +26,8 @@ from .models import AuditEvent
 AUDIT_LOCK_KEY = 0x616474
 # The `hash` the first event follows.
 GENESIS = "0" * 64
+# Events read from the database at a time while the chain is checked.
+VERIFY_CHUNK = 2000
 
 # Every field that goes into an event's hash, by column name. Changing this list or the
 # serialisation below makes every stored hash wrong: it can only grow with a new version.
@@ -162,11 +164,12 @@ class Verdict:
         return self.broken is None
 
 
-def verify(*, chunk_size=2000, on_progress=None):
+def verify(*, on_progress=None):
     """Walks every event in id order, streaming; stops at the first that does not match.
 
     `on_progress(checked)` is called after every chunk.
     """
+    chunk_size = VERIFY_CHUNK
     rows = AuditEvent.objects.order_by("id").values_list("id", "hash", *CHAINED_FIELDS)
     previous, checked, last_id = GENESIS, 0, None
     for event_id, stored, *fields in rows.iterator(chunk_size=chunk_size):

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from . import search
 from .models import AuditEvent, Claim
 
 Event = AuditEvent.Action
@@ -136,7 +137,10 @@ class AuditFilterForm(forms.Form):
             return [uuid.UUID(text)]
         except ValueError:
             pass
-        ids = list(Claim.objects.filter(return_code=text).values_list("id", flat=True)[:20])
+        # The identifiers' trigram index finds the few candidates; the code must then match.
+        candidates = Claim.objects.filter(search_codes__contains=search.fold(text))
+        matching = candidates.filter(return_code__iexact=text)
+        ids = list(matching.values_list("id", flat=True)[:20])
         if not ids:
             raise ValidationError(_("No claim has this return code or id."), "unknown_claim")
         return ids

@@ -154,7 +154,7 @@ def _last_id(rows, size):
 
 def claim_trail(user, claim, limit=TRAIL_LENGTH):
     """The latest events about one claim that this person may see, newest first."""
-    found = visible_events(user).filter(claim=claim).select_related("actor")
+    found = visible_events(user).filter(claim=claim).select_related("actor", "subject_user")
     return list(found.order_by(*NEWEST_FIRST)[:limit])
 
 

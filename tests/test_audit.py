@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from claims import audit
 from claims.audit import Origin
+from claims.management.commands import verify_audit
 from claims.models import AuditEvent, Claim
 from claims.sync import sync_everything
 
@@ -115,6 +116,27 @@ def test_verify_audit_reports_an_intact_chain(member):
     assert out.getvalue() == (
         f"4 audit events verified. The chain ends at event {last.pk} with hash {last.hash}.\n"
     )
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verify_audit_shows_its_progress_on_a_terminal(member, monkeypatch):
+    record_many(5, actor=member("agent"))
+    monkeypatch.setattr(audit, "VERIFY_CHUNK", 2)
+    monkeypatch.setattr(verify_audit, "PROGRESS_SECONDS", 0)
+    out = Terminal()
+
+    call_command("verify_audit", stdout=out)
+
+    shown = out.getvalue()
+    last = AuditEvent.objects.latest("id")
+    assert "\rchecking [############                  ] 2/5" in shown
+    assert "\rchecking [########################      ] 4/5" in shown
+    assert shown.endswith(f"\r5 audit events verified. The chain ends at event {last.pk} "
+                          f"with hash {last.hash}.\n")  # fmt: skip
 
 
 def disabled_trigger_sql(sql, params):
