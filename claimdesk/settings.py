@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A member's own language and time zone, over the browser's language LocaleMiddleware found.
+    "claims.middleware.MemberPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -132,6 +134,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("tr", _("Turkish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# A member's choice of language is also kept in this cookie, for the sign-in page.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Istanbul")
 USE_I18N = True
 USE_TZ = True

@@ -13,5 +13,6 @@ urlpatterns = [
     path("team/", include("claims.team_urls")),
     path("audit/", include("claims.audit_urls")),
     path("reports/", include("claims.report_urls")),
+    path("me/", include("claims.preference_urls")),
     path("", include("claims.urls")),
 ]

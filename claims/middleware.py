@@ -4,9 +4,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.shortcuts import resolve_url
+from django.utils import timezone, translation
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import logs
+from . import logs, preferences
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +78,28 @@ class HtmxLoginRedirectMiddleware:
             current = request.htmx.current_url_abs_path or "/"
             return HttpResponseClientRedirect(f"{login_url}?{urlencode({'next': current})}")
         return response
+
+
+class MemberPreferencesMiddleware:
+    """A signed-in member works in their own language and time zone.
+
+    After AuthenticationMiddleware. LocaleMiddleware has already picked the browser's language
+    (the language cookie, else Accept-Language); a member's own choice replaces it, and sets
+    `request.LANGUAGE_CODE`, which the Seller Center client speaks. The time zone applies to
+    everything shown and to the days that date filters and reports mean.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+
+        language = preferences.supported_language(user.language)
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        with timezone.override(preferences.zone(user.time_zone)):
+            return self.get_response(request)

@@ -24,6 +24,7 @@ import requests
 import urllib3.exceptions
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import logs
@@ -875,14 +876,16 @@ def _parse_results(results, parse, kind, page_number):
 def client_for(request=None, **overrides) -> SellerCenterClient:
     """A client from settings, speaking the request's language and carrying its request id.
 
-    Without a request, the id is that of the work under way: a sync run or a background task.
+    Without a request, the language is the one active (a member's, for their decisions and
+    refreshes and their bulk runs in the background) and the id that of the work under way:
+    a sync run or a background task.
     """
     options = {}
     request_id = logs.current_request_id()
+    language = getattr(request, "LANGUAGE_CODE", None) or translation.get_language()
+    if language:
+        options["language"] = accept_language(language)
     if request is not None:
-        language = getattr(request, "LANGUAGE_CODE", None)
-        if language:
-            options["language"] = accept_language(language)
         request_id = getattr(request, "request_id", None) or request_id
     if request_id:
         options["request_id"] = request_id

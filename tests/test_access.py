@@ -73,6 +73,10 @@ EXPECTED = {
     # Reports: leads and admins.
     "reports:index": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
     "reports:export": {"GET": (S, 403, 403, 200, 200), "*": SIGNED_IN_ONLY_405},
+    # Each member's own preferences: language and time zone.
+    "preferences:edit": {"GET": (S, 200, 200, 200, 200), "POST": (S, 422, 422, 422, 422),
+                         "*": SIGNED_IN_ONLY_405},
+    "preferences:language": {"POST": (S, 302, 302, 302, 302), "*": SIGNED_IN_ONLY_405},
     # A new member's set-password link is open to all: its token is the check.
     "team:set_password": {"GET": (200, 200, 200, 200, 200), "POST": (200, 200, 200, 200, 200),
                           "*": EVERYONE_405},

@@ -248,6 +248,14 @@
     lastOutcome = outcome;
   }
 
+  // The header's links are rendered with the page; after htmx has moved on (a claim opened,
+  // a filter set), the preferences page should still lead back to what is shown now.
+  function keepPlace(link) {
+    var url = new URL(link.href, window.location.href);
+    url.searchParams.set("next", window.location.pathname + window.location.search);
+    link.href = url.toString();
+  }
+
   function onResponseError(event) {
     var status = event.detail.xhr.status;
     var text = message("msgError", "Something went wrong.");
@@ -273,6 +281,8 @@
     var remove = event.target.closest(".remove-image");
     if (remove) removeImageInput(remove.closest(".image-item"));
     if (event.target.closest(".show-keys")) showKeys();
+    var preferencesLink = event.target.closest(".preferences-link");
+    if (preferencesLink) keepPlace(preferencesLink);
     var open = event.target.closest(".open-claim");
     if (open) markCurrent(open.closest(".claim-row").dataset.claimId);
   });
