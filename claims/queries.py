@@ -226,7 +226,8 @@ def _after_in_order(ordering, claim):
 
 
 def reason_choices():
-    return list(ClaimReason.objects.order_by("subject", "id"))
+    """The reasons for the filter, as a query run only when the filter form is shown."""
+    return ClaimReason.objects.only("id", "subject", "translations").order_by("subject", "id")
 
 
 @dataclass(frozen=True)
