@@ -53,14 +53,16 @@ def main():
         fill_events(args.events, people, claims)
         seconds = time.perf_counter() - started
         print(f"{args.events} events stored in {seconds:.0f} s; 2-core machine")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}")
     results = measure_all(cases(people, claims), args.requests, people)
     print_table(results)
     measure_export("CSV export, one agent's failed decisions", people, {"outcome": "failed"})
     measure_export("CSV export, one agent, all of it", people, {})
     if not args.skip_full_export:
         measure_export("CSV export, every event", None, {})
-    measure_verify(args.events)
+    measure_verify()
     print_verdict(results)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 # ------------------------------------------------------------------ set-up
@@ -373,9 +375,12 @@ def measure_export(label, people, filters):
     )
 
 
-def measure_verify(count):
+def measure_verify():
     from django.core.management import call_command
 
+    from claims.models import AuditEvent
+
+    count = AuditEvent.objects.count()
     started = time.perf_counter()
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
