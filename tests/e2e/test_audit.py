@@ -8,6 +8,8 @@ from playwright.sync_api import expect
 
 from claims.models import AuditEvent, Claim, Decision
 
+from .test_queue_accessibility import blocking_violations
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -27,6 +29,7 @@ def test_an_agent_finds_their_decision_in_the_audit_filters_it_and_downloads_it(
     sent = AuditEvent.objects.get(claim=claim, action="decision.sent")
     expect(page.locator(".audit-row")).to_have_count(2)  # the sign-in and the decision
     expect(page.locator(f"#event-{sent.pk}")).to_contain_text("Decision sent")
+    assert blocking_violations(page) == []
     with page.expect_download() as download:
         page.get_by_role("link", name="Download these events as CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
@@ -54,3 +57,4 @@ def test_a_lead_reads_the_reports_as_charts_with_their_tables(page, sign_in, syn
     expect(charts).to_have_count(6)
     expect(charts.first).to_have_accessible_name("Claims opened per day")
     expect(page.locator(".report table")).to_have_count(6)
+    assert blocking_violations(page) == []
