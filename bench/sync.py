@@ -63,7 +63,8 @@ def orchestrate(args):
 
 def measure(phase, env):
     child = subprocess.Popen(
-        [sys.executable, __file__, "--phase", phase],
+        # -P: this folder stays off sys.path, where bench/queue.py would shadow the stdlib.
+        [sys.executable, "-P", __file__, "--phase", phase],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
