@@ -135,10 +135,15 @@
     return Array.prototype.slice.call(document.querySelectorAll("#queue-results .claim-row"));
   }
 
+  // A row's id is "claim-row-" and the claim's id.
+  function rowClaimId(row) {
+    return row.id.slice("claim-row-".length);
+  }
+
   function markCurrent(claimId) {
     currentClaimId = claimId;
     rows().forEach(function (row) {
-      var isCurrent = row.dataset.claimId === claimId;
+      var isCurrent = rowClaimId(row) === claimId;
       row.classList.toggle("current", isCurrent);
       var link = row.querySelector(".open-claim");
       if (link) {
@@ -151,10 +156,10 @@
   function moveSelection(step) {
     var list = rows();
     if (!list.length) return;
-    var index = list.findIndex(function (row) { return row.dataset.claimId === currentClaimId; });
+    var index = list.findIndex(function (row) { return rowClaimId(row) === currentClaimId; });
     var next = index === -1 ? (step > 0 ? 0 : list.length - 1) : Math.min(Math.max(index + step, 0), list.length - 1);
     var row = list[next];
-    markCurrent(row.dataset.claimId);
+    markCurrent(rowClaimId(row));
     row.querySelector(".open-claim").focus();
     row.scrollIntoView({ block: "nearest" });
   }
@@ -284,7 +289,7 @@
     var preferencesLink = event.target.closest(".preferences-link");
     if (preferencesLink) keepPlace(preferencesLink);
     var open = event.target.closest(".open-claim");
-    if (open) markCurrent(open.closest(".claim-row").dataset.claimId);
+    if (open) markCurrent(rowClaimId(open.closest(".claim-row")));
   });
 
   document.addEventListener("keydown", onKey);
