@@ -139,7 +139,9 @@ class AuditFilterForm(forms.Form):
             pass
         # The identifiers' trigram index finds the few candidates; the code must then match.
         candidates = Claim.objects.filter(search_codes__contains=search.fold(text))
-        matching = candidates.filter(return_code__iexact=text)
+        # As a Turkish reader expects: "r-ı7" finds R-I7, and "R-İ7" finds r-i7.
+        code = search.folded("return_code")
+        matching = candidates.annotate(code=code).filter(code=search.fold(text))
         ids = list(matching.values_list("id", flat=True)[:20])
         if not ids:
             raise ValidationError(_("No claim has this return code or id."), "unknown_claim")

@@ -23,7 +23,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import audit, decisions, queries, roles, tasks
@@ -87,6 +87,7 @@ def start(actor, action, reason, images, claims, selection, *, origin=None):
             reason=reason if action == Decision.Action.REJECT else "",
             images=list(images) if action == Decision.Action.REJECT else [],
             selection=selection,
+            language=translation.get_language() or "",
             total=len(claim_ids),
             created_at=timezone.now(),
         )
@@ -160,6 +161,11 @@ def _run_lock(run_id):
 
 def _work(run, client):
     """Decide items until the slice's time is up; True when the run has ended."""
+    with translation.override(run.language or settings.LANGUAGE_CODE):
+        return _work_in_language(run, client)
+
+
+def _work_in_language(run, client):
     if not roles.can(run.actor, roles.Action.BULK_DECIDE):
         _stop(
             run, _("Skipped: the person who started this run may no longer make bulk decisions.")

@@ -7,6 +7,8 @@ Content-Security-Policy allows no inline code. Colours come from CSS classes (se
 import math
 from dataclasses import dataclass, field
 
+from django.utils import formats
+
 WIDTH = 720
 COLUMN_HEIGHT = 240
 ROW_HEIGHT = 26
@@ -76,7 +78,8 @@ def nice_ceiling(value):
 
 
 def _number(value):
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    """A figure as the reader's language writes it: 1,234.5 or 1.234,5."""
+    return formats.number_format(value, 0 if value == int(value) else 1, force_grouping=True)
 
 
 def stacked_columns(key, title, description, categories, series):

@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from . import search
 from .models import CannedReason, ClaimStatus, ClaimType
 
 MAX_IMAGES = 10
@@ -209,6 +210,8 @@ class CannedReasonForm(forms.Form):
 
     def clean_text(self):
         text = " ".join(self.cleaned_data["text"].split())
-        if CannedReason.objects.filter(text__iexact=text).exists():
+        # Case ignored as a Turkish reader expects: "İade" and "iade" are one reason.
+        saved = CannedReason.objects.annotate(folded=search.folded("text"))
+        if saved.filter(folded=search.fold(text)).exists():
             raise ValidationError(_("That reason is already saved."))
         return text

@@ -278,6 +278,9 @@ class BulkRun(models.Model):
     # What the lead chose: the rows ticked, or the queue filter whose claims were taken.
     selection = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    # The language of the lead who started it: the run speaks it to the Seller Center and
+    # writes each claim's outcome in it, long after their request has ended.
+    language = models.CharField(max_length=8, blank=True)
     total = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)

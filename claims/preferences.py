@@ -2,11 +2,13 @@
 
 A member with no language of their own sees the one their browser asks for (Accept-Language,
 or the language cookie a choice leaves behind for the sign-in page after signing out).
+Commands run from a terminal speak the terminal's language.
 """
 
 import datetime
+import functools
+import os
 import zoneinfo
-from functools import lru_cache
 
 from django.conf import settings
 from django.utils import translation
@@ -44,7 +46,7 @@ def language_choices():
     ]
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def offered_zones():
     zones = {name for name in zoneinfo.available_timezones() if name.split("/")[0] in _ZONE_AREAS}
     return sorted(zones | {"UTC"})
@@ -97,3 +99,30 @@ def remember_in_cookie(response, language):
         httponly=True,
         samesite="Lax",
     )
+
+
+# Where a terminal says which language it reads, first one set wins (as gettext reads them).
+_TERMINAL_LANGUAGE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def terminal_language(environ=None):
+    """The language of the terminal ("tr_TR.UTF-8" -> "tr"); English for any ClaimDesk lacks."""
+    environ = os.environ if environ is None else environ
+    for name in _TERMINAL_LANGUAGE_VARIABLES:
+        value = environ.get(name, "")
+        # "tr_TR.UTF-8@euro", or for LANGUAGE a list such as "tr:en".
+        code = value.split(":")[0].split(".")[0].split("@")[0].replace("_", "-")
+        if code:
+            return supported_language(code) or settings.LANGUAGE_CODE
+    return settings.LANGUAGE_CODE
+
+
+def in_terminal_language(handle):
+    """For a command's handle(): what it prints for people is in the terminal's language."""
+
+    @functools.wraps(handle)
+    def speaking(*args, **kwargs):
+        with translation.override(terminal_language()):
+            return handle(*args, **kwargs)
+
+    return speaking

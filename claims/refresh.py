@@ -9,6 +9,7 @@ import logging
 import threading
 
 from django.db import connection
+from django.utils import translation
 
 from .seller_center import SellerCenterError
 from .sync import SyncBusy, sync_everything
@@ -20,12 +21,19 @@ _running = None
 
 
 def start():
-    """Start a sync in the background; False when this process already runs one."""
+    """Start a sync in the background; False when this process already runs one.
+
+    The sync speaks the language of whoever asked for it, so the Seller Center's messages
+    about it (shown as the reason a sync failed) are in words they read.
+    """
     global _running
+    language = translation.get_language()
     with _guard:
         if _running is not None and _running.is_alive():
             return False
-        _running = threading.Thread(target=_sync, name="claimdesk-refresh", daemon=True)
+        _running = threading.Thread(
+            target=_sync, args=(language,), name="claimdesk-refresh", daemon=True
+        )
         _running.start()
     return True
 
@@ -37,9 +45,11 @@ def wait(timeout=None):
         thread.join(timeout)
 
 
-def _sync():
+def _sync(language):
     try:
-        sync_everything()
+        # A new thread starts in the default language, whatever the request's was.
+        with translation.override(language):
+            sync_everything()
     except SyncBusy:
         logger.info("refresh skipped: another sync is running")
     except SellerCenterError as error:

@@ -9,7 +9,9 @@ cost several times more to maintain on every sync and match no better for words.
 import re
 
 from django.contrib.postgres.search import SearchQuery
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, Replace
+from django.utils import translation
 
 _WORD = re.compile(r"\w+")
 MAX_SEARCH_WORDS = 8
@@ -21,6 +23,14 @@ def fold(text):
     # times faster than str.translate with a mapping, and the sync folds every claim.)
     text = text.replace("İ", "i").replace("I", "i").replace("ı", "i")
     return " ".join(text.lower().split())
+
+
+def folded(column):
+    """fold() done by PostgreSQL on a column, for exact matches that ignore case and i's."""
+    expression = column
+    for letter in ("İ", "I", "ı"):
+        expression = Replace(expression, Value(letter), Value("i"))
+    return Lower(expression)
 
 
 def code_text(*fields):
@@ -35,3 +45,24 @@ def matching(claims, query):
         prefixes = " & ".join(f"{word}:*" for word in words)
         condition |= Q(search_words=SearchQuery(prefixes, search_type="raw", config="simple"))
     return claims.filter(condition)
+
+
+# The Turkish alphabet, with the few letters only English uses (q, w, x) where English has
+# them; the database's collation (often C) would put ç, ğ, ı, ö, ş and ü after z.
+_ALPHABET = "aâbcçdefgğhıiîjklmnoöpqrsştuûüvwxyz"
+_RANK = {letter: rank for rank, letter in enumerate(_ALPHABET)}
+
+
+def sort_key(text):
+    """The order of a list people scan (reasons in a filter): alphabetical as a Turkish
+    reader expects, case ignored, which leaves English words in their usual order."""
+    text = text or ""
+    if (translation.get_language() or "").startswith("tr"):
+        text = text.replace("I", "ı").replace("İ", "i")
+    key = []
+    for character in text.lower():
+        rank = _RANK.get(character)
+        key.append(
+            (1, rank) if rank is not None else (0 if character < "a" else 2, ord(character))
+        )
+    return key, text

@@ -21,6 +21,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import decisions, logs
 from .models import SyncState
@@ -101,7 +102,7 @@ def _run(name, work):
             state,
             outcome=SyncState.Outcome.FAILED,
             finished_at=timezone.now(),
-            error="The sync stopped unexpectedly.",
+            error=gettext("The sync stopped unexpectedly."),
         )
         raise
     summary.seconds = time.monotonic() - clock

@@ -20,13 +20,13 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import audit, roles
+from . import audit, preferences, roles
 from .models import AuditEvent, Decision
 from .roles import Action, Role
 
@@ -82,8 +82,14 @@ def active_admins():
     )
 
 
-def add_member(actor, *, email, role, site_url, first_name="", last_name="", origin=None):
-    """Creates a member without a password; returns the link that lets them set one."""
+def add_member(
+    actor, *, email, role, site_url, first_name="", last_name="", language="", origin=None
+):
+    """Creates a member without a password; returns the link that lets them set one.
+
+    The e-mail with the link is in the member's language, else in the language of whoever
+    adds them.
+    """
     email = _checked_email(email)
     role = Role(role)
     _check_may_grant(actor, role)
@@ -92,7 +98,13 @@ def add_member(actor, *, email, role, site_url, first_name="", last_name="", ori
         User = get_user_model()
         if User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).exists():
             raise TeamError(_("A member with this e-mail address already exists."))
-        member = User(username=email, email=email, first_name=first_name, last_name=last_name)
+        member = User(
+            username=email,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            language=preferences.supported_language(language),
+        )
         member.set_unusable_password()
         member.save()
         roles.set_role(member, role)
@@ -195,20 +207,25 @@ def _invite(member, site_url):
     if not settings.INVITE_BY_EMAIL:
         return invitation
     try:
-        send_mail(
-            _("Your ClaimDesk account"),
-            _(
-                "An account on ClaimDesk was made for you. Choose your password here; the link "
-                "works once, for %(days)s days:\n\n%(link)s\n"
-            )
-            % {"days": invitation.valid_days, "link": link},
-            None,
-            [member.email],
-        )
+        with translation.override(member.language or translation.get_language()):
+            _send_invitation(member, invitation)
     except (smtplib.SMTPException, OSError):
         logger.warning("Set-password e-mail to member %s failed; showing the link", member.pk)
         return invitation
     return Invitation(member, link, emailed=True)
+
+
+def _send_invitation(member, invitation):
+    send_mail(
+        _("Your ClaimDesk account"),
+        _(
+            "An account on ClaimDesk was made for you. Choose your password here; the link "
+            "works once, for %(days)s days:\n\n%(link)s\n"
+        )
+        % {"days": invitation.valid_days, "link": invitation.link},
+        None,
+        [member.email],
+    )
 
 
 def _checked_email(email):

@@ -1,9 +1,15 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from . import preferences
+
 
 def _role_choices(grantable):
     return [(role.value, role.label) for role in grantable]
+
+
+def _language_choices():
+    return [("", _("The browser's language")), *preferences.language_choices()]
 
 
 class AddMemberForm(forms.Form):
@@ -11,6 +17,8 @@ class AddMemberForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
     role = forms.ChoiceField(label=_("Role"))
+    # Also the language of their set-password e-mail.
+    language = forms.ChoiceField(label=_("Language"), required=False, choices=_language_choices)
 
     def __init__(self, *args, grantable, **kwargs):
         super().__init__(*args, **kwargs)

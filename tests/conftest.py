@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from django.db.backends.signals import connection_created
 
@@ -27,6 +29,18 @@ def _test_settings():
     settings.SECURE_HSTS_SECONDS = 0
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_messages():
+    # As the build does (make translations): the .mo files are build output, not in git, and
+    # a catalogue edited since the last build must be what the tests read.
+    from django.core.management import call_command
+    from django.utils.translation.reloader import translation_file_changed
+
+    ignored = [".venv", ".git", "staticfiles", "node_modules"]
+    call_command("compilemessages", ignore_patterns=ignored, verbosity=0)
+    translation_file_changed(None, Path("django.mo"))  # forget catalogues read before
 
 
 @pytest.fixture

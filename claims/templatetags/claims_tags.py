@@ -1,16 +1,18 @@
 import json
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django import template
 from django.conf import settings
 from django.urls import get_script_prefix, reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+from .. import search
 from ..models import ClaimStatus, ClaimType
 
 register = template.Library()
@@ -51,6 +53,15 @@ _FIELD_LABELS = {
 
 
 @register.filter
+def grouped(number):
+    """A count or figure as the user's language writes it: 12,345.5 in English, 12.345,5 in
+    Turkish. Only where people read numbers: grouping digits inside an attribute breaks it."""
+    if isinstance(number, bool) or not isinstance(number, int | float | Decimal):
+        return number
+    return formats.number_format(number, force_grouping=True)
+
+
+@register.filter
 def status_label(status):
     """Documented statuses translated; new ones the API adds are shown as sent."""
     # str() now: a lazy label would be re-translated at every use in the template.
@@ -78,6 +89,12 @@ def reason_label(claim):
 def reason_text(reason):
     """A ClaimReason in the user's language, else its subject."""
     return _translated(reason.translations, reason.subject)
+
+
+@register.filter
+def in_reading_order(reasons):
+    """Reasons in alphabetical order of the words shown, as a Turkish reader expects."""
+    return sorted(reasons, key=lambda reason: search.sort_key(reason_text(reason)))
 
 
 @register.filter

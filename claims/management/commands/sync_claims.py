@@ -5,7 +5,9 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
+from claims.preferences import in_terminal_language
 from claims.seller_center import SellerCenterError
 from claims.sync import SyncBusy, sync_everything
 
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         self.verbosity = verbosity
         if every is None:
             if not self._sync_once(full):
-                raise CommandError("Sync failed.")
+                raise CommandError(_("Sync failed."))
             return
         self._run_worker(full, max(every or settings.SYNC_INTERVAL, 1))
 
@@ -54,20 +56,21 @@ class Command(BaseCommand):
             stop.wait(interval)
         logger.info("sync worker stopped")
 
+    @in_terminal_language
     def _sync_once(self, full):
         try:
             summaries = sync_everything(full=full, progress=self._progress)
         except SyncBusy:
-            self.stdout.write("Another sync is running; this one was skipped.")
+            self.stdout.write(_("Another sync is running; this one was skipped."))
             return True
         except SellerCenterError as error:
             self._end_progress()
-            self.stderr.write(f"Sync failed: {error.message}")
+            self.stderr.write(_("Sync failed: %(reason)s") % {"reason": error.message})
             return False
         self._end_progress()
         if self.verbosity:
             for summary in summaries:
-                self.stdout.write(summary.line())
+                self.stdout.write(_summary_text(summary))
         return True
 
     def _progress(self, summary, page):
@@ -76,8 +79,10 @@ class Command(BaseCommand):
         total = max(page.count, summary.fetched)
         done = summary.fetched / total if total else 1
         bar = "#" * int(done * 30)
+        words = {"fetched": summary.fetched, "total": total, "pages": summary.pages}
         sys.stdout.write(
-            f"\r{summary.name:<8} [{bar:<30}] {summary.fetched}/{total} · page {summary.pages}"
+            f"\r{_kind(summary):<10} [{bar:<30}] "
+            + _("%(fetched)s/%(total)s · page %(pages)s") % words
         )
         sys.stdout.flush()
         self._progress_shown = True
@@ -86,3 +91,23 @@ class Command(BaseCommand):
         if getattr(self, "_progress_shown", False):
             sys.stdout.write("\n")
             self._progress_shown = False
+
+
+def _kind(summary):
+    return {"reasons": _("reasons"), "claims": _("claims")}.get(summary.name, summary.name)
+
+
+def _summary_text(summary):
+    """The summary's log line in the terminal's words."""
+    return _(
+        "%(kind)s: pages %(pages)s, fetched %(fetched)s, created %(created)s, updated "
+        "%(updated)s, unchanged %(unchanged)s, %(seconds).1f s"
+    ) % {
+        "kind": _kind(summary),
+        "pages": summary.pages,
+        "fetched": summary.fetched,
+        "created": summary.created,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "seconds": summary.seconds,
+    }

@@ -1,9 +1,11 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from claims import audit
 from claims.models import AuditEvent
+from claims.preferences import in_terminal_language
 
 # A terminal's progress line is redrawn at most this often.
 PROGRESS_SECONDS = 0.25
@@ -15,6 +17,7 @@ class Command(BaseCommand):
         "the first event that does not match. Exits with status 1 if one does not."
     )
 
+    @in_terminal_language
     def handle(self, *args, verbosity=1, **options):
         self.shown_at = 0.0
         self.show_progress = verbosity > 0 and self.stdout.isatty()
@@ -33,7 +36,8 @@ class Command(BaseCommand):
         self.shown_at = now
         total = max(self.total, checked)
         bar = "#" * (30 * checked // total)
-        self.stdout.write(f"\rchecking [{bar:<30}] {checked}/{total}", ending="")
+        words = {"bar": f"{bar:<30}", "checked": checked, "total": total}
+        self.stdout.write("\r" + _("checking [%(bar)s] %(checked)s/%(total)s") % words, ending="")
         self.stdout.flush()
 
     def _end_progress(self):
@@ -43,17 +47,21 @@ class Command(BaseCommand):
 
 def _broken_message(verdict):
     event = verdict.broken
-    return (
-        f"Audit event {event.id} ({event.action} at {event.at.isoformat()}) does not match its "
-        f"hash: it was changed, or the event before it was removed or rewritten. The "
-        f"{verdict.checked} events before it are intact."
-    )
+    return _(
+        "Audit event %(id)s (%(action)s at %(at)s) does not match its hash: it was changed, or "
+        "the event before it was removed or rewritten. The %(checked)s events before it are "
+        "intact."
+    ) % {
+        "id": event.id,
+        "action": event.action,
+        "at": event.at.isoformat(),
+        "checked": verdict.checked,
+    }
 
 
 def _ok_message(verdict):
     if verdict.last_id is None:
-        return "The audit has no events yet."
-    return (
-        f"{verdict.checked} audit events verified. The chain ends at event {verdict.last_id} "
-        f"with hash {verdict.last_hash}."
-    )
+        return _("The audit has no events yet.")
+    return _(
+        "%(checked)s audit events verified. The chain ends at event %(id)s with hash %(hash)s."
+    ) % {"checked": verdict.checked, "id": verdict.last_id, "hash": verdict.last_hash}
