@@ -33,8 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, full=False, every=None, verbosity=1, **options):
         self.verbosity = verbosity
         if every is None:
-            if not self._sync_once(full):
-                raise CommandError(_("Sync failed."))
+            self._run_once(full)
             return
         self._run_worker(full, max(every or settings.SYNC_INTERVAL, 1))
 
@@ -57,6 +56,12 @@ class Command(BaseCommand):
         logger.info("sync worker stopped")
 
     @in_terminal_language
+    def _run_once(self, full):
+        # A worker's stored errors are read by every member: only a one-off run speaks the
+        # terminal's language.
+        if not self._sync_once(full):
+            raise CommandError(_("Sync failed."))
+
     def _sync_once(self, full):
         try:
             summaries = sync_everything(full=full, progress=self._progress)
