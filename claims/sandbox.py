@@ -58,6 +58,7 @@ DEFAULT_LIMIT = 10
 MAX_REQUEST_BODY = 10 * 2**20
 _CACHE_ENTRIES = 64
 _LOG_ENTRIES = 100_000
+_SEND_APART_BYTES = 1 << 20
 
 _EPOCH = datetime(1970, 1, 1)  # naive UTC: isoformat() then gives no offset
 _MINUTE = 60 * 10**6
@@ -506,8 +507,12 @@ class Faults:
         content_type="application/json",
         drip_bytes_per_second=None,
         path_contains=None,
+        headers=(),
     ):
-        """Answer the next `n` requests with this raw response, maybe dripping it slowly."""
+        """Answer the next `n` requests with this raw response, maybe dripping it slowly.
+
+        `headers` are extra (name, value) pairs, such as a redirect's Location.
+        """
         self._add(
             _Rule(
                 "respond",
@@ -516,6 +521,7 @@ class Faults:
                 status=status,
                 body=_as_bytes(body),
                 content_type=content_type,
+                headers=tuple(headers),
                 drip=drip_bytes_per_second,
             )
         )
@@ -1392,7 +1398,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             body = b""
         if not drip or not body:
-            self.wfile.write(head + body)
+            if len(body) > _SEND_APART_BYTES:
+                # A canned body can be megabytes: sent after its head rather than copied.
+                self.wfile.write(head)
+                self.wfile.write(body)
+            else:
+                self.wfile.write(head + body)
             return
         self.wfile.write(head)
         chunk = max(1, int(drip * 0.05))

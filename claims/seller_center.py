@@ -11,6 +11,7 @@ links of pages are never fetched.
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -62,6 +63,21 @@ _LANGUAGE_TAGS = {"en": "en-us", "tr": "tr-tr"}
 # C0 and C1 controls plus the bidirectional overrides that can disguise untrusted text.
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _REASON_IDS: dict[str, uuid.UUID] = {}
+# The longest text each field may hold: the width of its column in ClaimDesk's tables. A
+# longer value would stop the sync in PostgreSQL; refused here, the sync's error names it.
+CLAIM_FIELD_LIMITS = {
+    "package_item": 128,
+    "product": 255,
+    "return_code": 128,
+    "return_tracking_number": 128,
+    "type": 32,
+    "status": 32,
+}
+REASON_TYPE_LIMIT = 32
+# JSON escapes for what PostgreSQL cannot store in text or jsonb: NUL and lone surrogates
+# (a valid pair is decoded to one character). Rare, so only a body holding one is walked.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
 _REQUEST_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
 
@@ -192,6 +208,16 @@ def _required_text(value, name):
     raise _FieldError(name, "is not a string")
 
 
+def _limited(text, name, limit):
+    if len(text) > limit:
+        raise _FieldError(name, f"is longer than {limit} characters")
+    return text
+
+
+def _column_text(data, name):
+    return _limited(_text(data.get(name), name), name, CLAIM_FIELD_LIMITS[name])
+
+
 def _uuid(value, name):
     if value is None:
         raise _FieldError(name, "is missing")
@@ -266,19 +292,20 @@ def _claim(data):
     created_at = _datetime(created, "created_at")
     updated = get("updated_at")
     updated_at = created_at if updated == created else _datetime(updated, "updated_at")
+    limits = CLAIM_FIELD_LIMITS
     return ClaimRecord(
         id=_uuid(get("id"), "id"),
-        package_item=_text(get("package_item"), "package_item"),
-        product=_text(get("product"), "product"),
+        package_item=_column_text(data, "package_item"),
+        product=_column_text(data, "product"),
         reason_id=reason_id,
         reason_subject=reason_subject,
         reason_translations=reason_translations,
         detail=_text(get("detail"), "detail"),
-        return_code=_text(get("return_code"), "return_code"),
-        return_tracking_number=_text(get("return_tracking_number"), "return_tracking_number"),
+        return_code=_column_text(data, "return_code"),
+        return_tracking_number=_column_text(data, "return_tracking_number"),
         return_tracking_url=_text(get("return_tracking_url"), "return_tracking_url"),
-        type=_required_text(get("type"), "type"),
-        status=_required_text(get("status"), "status"),
+        type=_limited(_required_text(get("type"), "type"), "type", limits["type"]),
+        status=_limited(_required_text(get("status"), "status"), "status", limits["status"]),
         created_at=created_at,
         updated_at=updated_at,
         raw=data,
@@ -294,7 +321,7 @@ def _reason(data):
         id=_uuid(get("id"), "id"),
         subject=_text(get("subject"), "subject"),
         translations=_translations(get("translations"), "translations"),
-        type=_text(get("type"), "type"),
+        type=_limited(_text(get("type"), "type"), "type", REASON_TYPE_LIMIT),
         created_at=_datetime(get("created_at"), "created_at"),
         updated_at=None if updated_at is None else _datetime(updated_at, "updated_at"),
         raw=data,
@@ -737,8 +764,8 @@ class SellerCenterClient:
             )
         else:
             try:
-                return json.loads(reply.body)
-            except ValueError:
+                return _loads(reply.body)
+            except (ValueError, RecursionError):
                 error = BadResponse(
                     _("The Seller Center sent incomplete or invalid JSON."),
                     status=reply.status,
@@ -812,10 +839,40 @@ def _transport_error(error, writing, latency_ms):
     )
 
 
+def _finite(text):
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("JSON has no infinite numbers")
+    return number
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(body):
+    """Strict JSON, as PostgreSQL's jsonb can store it: no NaN or Infinity, no NUL, no lone
+    surrogate (those two become U+FFFD). Nesting too deep raises RecursionError."""
+    data = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+    if _UNSTORABLE_ESCAPE.search(body):
+        data = _storable(data)
+    return data
+
+
+def _storable(value):
+    if type(value) is str:
+        return _UNSTORABLE.sub("\ufffd", value)
+    if type(value) is list:
+        return [_storable(item) for item in value]
+    if type(value) is dict:
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
+
+
 def _loads_or_none(body):
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

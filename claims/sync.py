@@ -221,6 +221,9 @@ _ROW_COLUMNS = (
 )
 # Bump when what a row stores from a payload changes, so the next sync rewrites every claim.
 _ROW_FORMAT = "2"
+# Search reads this much of the customer's words. PostgreSQL refuses a text search vector
+# over 1 MB, and a claim whose text made one would stop every sync at that claim.
+SEARCHED_DETAIL_CHARACTERS = 20_000
 
 
 def prepare_rows(records):
@@ -255,7 +258,7 @@ def _claim_row(record):
         record.created_at,
         record.updated_at,
         codes,
-        fold(record.detail),
+        fold(record.detail[:SEARCHED_DETAIL_CHARACTERS]),
         payload_hash.hexdigest(),
         raw_json,
     )
