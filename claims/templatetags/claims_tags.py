@@ -176,6 +176,7 @@ def _row_labels(language):
 
 @dataclass(frozen=True)
 class QueueRow:
+    id: str
     href: str
     code: str
     type: str
@@ -193,7 +194,6 @@ class QueueRow:
 def queue_row(claim, query=""):
     """Everything a queue row shows, worked out in one call; `query` keeps the view's filters
     on the row's link.
-    id: str
 
     A page renders up to a hundred rows; one filter per row instead of a dozen tags and
     filters, with the words translated once, more than halves their render time.
@@ -201,6 +201,7 @@ def queue_row(claim, query=""):
     labels = _row_labels(translation.get_language())
     age_css = age_class(claim)
     translations = claim.reason_translations if isinstance(claim.reason_translations, dict) else {}
+    claim_id = str(claim.pk)
     return QueueRow(
         id=claim_id,
         href=f"{detail_url(claim_id)}{query}",
@@ -219,7 +220,6 @@ def queue_row(claim, query=""):
 
 def _css_name(value):
     """A status as a class name; statuses the API adds are free text."""
-    claim_id = str(claim.pk)
     return "".join(c if c.isalnum() else "-" for c in value.lower())
 
 
