@@ -5,9 +5,10 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
 from . import roles
+from .team_forms import UsernameLengthCheck
 
 
-class RoleAdminAuthenticationForm(AdminAuthenticationForm):
+class RoleAdminAuthenticationForm(UsernameLengthCheck, AdminAuthenticationForm):
     def confirm_login_allowed(self, user):
         if not roles.can(user, roles.Action.USE_ADMIN_SITE):
             raise ValidationError(

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from . import search
+from .forms import DayField
 from .models import AuditEvent, Claim
 
 Event = AuditEvent.Action
@@ -79,10 +80,6 @@ def actions_for(action, outcome):
     return None if allowed is None else sorted(allowed)
 
 
-def _date_input():
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
 class PersonField(forms.ModelChoiceField):
     def label_from_instance(self, member):
         return member.get_full_name() or member.get_username()
@@ -103,8 +100,8 @@ class AuditFilterForm(forms.Form):
         label=_("Claim"),
         help_text=_("Its return code or claim id."),
     )
-    date_from = forms.DateField(required=False, label=_("From"), widget=_date_input())
-    date_to = forms.DateField(required=False, label=_("Until"), widget=_date_input())
+    date_from = DayField(required=False, label=_("From"))
+    date_to = DayField(required=False, label=_("Until"))
     # Keyset pagination: the id of the event the page starts after (older) or before (newer).
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     after = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -1,8 +1,11 @@
+import datetime
 from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import search
 from .models import CannedReason, ClaimStatus, ClaimType
@@ -20,6 +23,14 @@ SORTS = {
 PAGE_SIZES = [25, 50, 100]
 MAX_WAITING_DAYS = 3650
 ALL_STATUSES = "all"
+MAX_STATUSES = 20
+# Dates outside these are typing mistakes, and near the ends of the calendar a day's bounds
+# would not fit in a datetime at all.
+FIRST_DAY = datetime.date(2000, 1, 1)
+LAST_DAY = datetime.date(2099, 12, 31)
+# How many unknown query parameters the queue's notice names, and how much of each name.
+UNKNOWN_NAMES_SHOWN = 5
+UNKNOWN_NAME_LENGTH = 40
 
 
 class StatusesWidget(forms.Widget):
@@ -39,7 +50,10 @@ class StatusesField(forms.Field):
     """
 
     widget = StatusesWidget
-    default_error_messages = {"unknown": _("Unknown status.")}
+    default_error_messages = {
+        "unknown": _("Unknown status."),
+        "too_many": _("Choose at most %(limit)s statuses."),
+    }
 
     def to_python(self, value):
         if value is None:
@@ -51,13 +65,20 @@ class StatusesField(forms.Field):
 
     def validate(self, value):
         super().validate(value)
+        if len(value) > MAX_STATUSES:
+            raise ValidationError(
+                self.error_messages["too_many"], "too_many", {"limit": MAX_STATUSES}
+            )
         for status in value:
             if len(status) > 32 or not status.replace("_", "").replace("-", "").isalnum():
                 raise ValidationError(self.error_messages["unknown"], "unknown")
 
 
-def _date_input():
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+class DayField(forms.DateField):
+    """A whole day typed into a filter, between FIRST_DAY and LAST_DAY."""
+
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    default_validators = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
 
 
 class QueueFilterForm(forms.Form):
@@ -71,10 +92,10 @@ class QueueFilterForm(forms.Form):
     q = forms.CharField(
         required=False, max_length=MAX_SEARCH_LENGTH, label=_("Search"), strip=True
     )
-    created_from = forms.DateField(required=False, label=_("Opened from"), widget=_date_input())
-    created_to = forms.DateField(required=False, label=_("Opened until"), widget=_date_input())
-    updated_from = forms.DateField(required=False, label=_("Updated from"), widget=_date_input())
-    updated_to = forms.DateField(required=False, label=_("Updated until"), widget=_date_input())
+    created_from = DayField(required=False, label=_("Opened from"))
+    created_to = DayField(required=False, label=_("Opened until"))
+    updated_from = DayField(required=False, label=_("Updated from"))
+    updated_to = DayField(required=False, label=_("Updated until"))
     waiting_days = forms.IntegerField(
         required=False,
         min_value=0,
@@ -118,7 +139,25 @@ class QueueFilterForm(forms.Form):
         for start, end in (("created_from", "created_to"), ("updated_from", "updated_to")):
             if cleaned.get(start) and cleaned.get(end) and cleaned[end] < cleaned[start]:
                 self.add_error(end, _("The end date is before the start date."))
+        self._note_unknown_parameters()
         return cleaned
+
+    def _note_unknown_parameters(self):
+        # Named and ignored rather than refused: a bookmark from an older ClaimDesk, or a link
+        # with a tracker's parameters, still opens its view, and the notice says what was not
+        # applied, so nobody takes the view for the one they meant.
+        unknown = sorted(set(self.data) - set(self.fields))
+        if not unknown:
+            return
+        names = [name[:UNKNOWN_NAME_LENGTH] for name in unknown[:UNKNOWN_NAMES_SHOWN]]
+        if len(unknown) > UNKNOWN_NAMES_SHOWN:
+            names.append("…")
+        message = ngettext(
+            "Unknown filter %(names)s was ignored.",
+            "Unknown filters %(names)s were ignored.",
+            len(unknown),
+        ) % {"names": ", ".join(names)}
+        self.add_error(None, ValidationError(message, "unknown_parameters"))
 
 
 class ImageURLsWidget(forms.Widget):
@@ -164,11 +203,15 @@ class ImageURLsField(forms.Field):
 
 
 def is_https_url(url):
+    """An absolute https:// URL with a host, free of spaces and of characters that cannot be
+    stored (NUL) or that disguise what is shown (controls, bidirectional overrides)."""
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         return False
-    return parts.scheme == "https" and bool(parts.hostname) and not any(c.isspace() for c in url)
+    readable = all(c.isprintable() and not c.isspace() for c in url)
+    return parts.scheme == "https" and bool(parts.hostname) and readable
 
 
 class RejectForm(forms.Form):

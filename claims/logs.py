@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.utils.html import escape
 from django.utils.log import AdminEmailHandler
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 # Asked every few seconds by load balancers and scrapers.
 PROBE_PATHS = frozenset({"/healthz", "/metrics"})
@@ -196,6 +198,12 @@ class RedactingAdminEmailHandler(AdminEmailHandler):
     functions marked @sensitive_variables; redacting the rendered e-mail catches every copy.
     """
 
+    def emit(self, record):
+        # Django skips building the report when nobody would get it, but only for its own
+        # send_mail; this handler overrides that, so it says so itself.
+        if settings.ADMINS:
+            super().emit(record)
+
     def send_mail(self, subject, message, *args, html_message=None, **kwargs):
         values = secret_values()
         if html_message is not None:
@@ -208,3 +216,29 @@ class RedactingAdminEmailHandler(AdminEmailHandler):
             html_message=html_message,
             **kwargs,
         )
+
+
+class CookieHidingReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter for error reports, with the value of every cookie hidden.
+
+    Django hides only cookies whose names sound secret: the session cookie ("sessionid")
+    would be shown in full, and whoever reads an error e-mail could sign in with it.
+    """
+
+    def get_safe_cookies(self, request):
+        return {name: self.cleansed_substitute for name in getattr(request, "COOKIES", {})}
+
+
+class RequestProofExceptionReporter(ExceptionReporter):
+    """Django's error report, made even when the request's own data cannot be read.
+
+    A request with more parameters than Django reads raises again each time its GET or POST
+    is touched, and the report touches both: it is then made without the request.
+    """
+
+    def get_traceback_data(self):
+        try:
+            return super().get_traceback_data()
+        except SuspiciousOperation:
+            self.request = None
+            return super().get_traceback_data()

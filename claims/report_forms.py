@@ -6,19 +6,16 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .forms import DayField
 from .reports import Period
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-def _date_input():
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
 class PeriodForm(forms.Form):
-    start = forms.DateField(required=False, label=_("From"), widget=_date_input())
-    end = forms.DateField(required=False, label=_("Until"), widget=_date_input())
+    start = DayField(required=False, label=_("From"))
+    end = DayField(required=False, label=_("Until"))
 
     def period(self):
         """The period asked for; the default one when it was not understood."""

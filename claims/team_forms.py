@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from . import preferences
@@ -31,3 +32,22 @@ class RoleForm(forms.Form):
     def __init__(self, *args, grantable, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = _role_choices(grantable)
+
+
+class UsernameLengthCheck:
+    """For sign-in forms: a username longer than any member's is refused before it is checked.
+
+    Django sets the sign-in field's length limit after making the field, so the limit is
+    never applied; a longer name would reach django-axes, whose record of the failure cannot
+    hold it, and the sign-in would fail with a server error.
+    """
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        if len(username) > self.fields["username"].max_length:
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+
+class SignInForm(UsernameLengthCheck, AuthenticationForm):
+    pass
