@@ -128,8 +128,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claimdesk@localhost"
 # Server errors are e-mailed to these addresses (comma-separated), through EMAIL_URL.
 ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
-# Error e-mails show a request's cookies by name only: the session cookie signs its holder in.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "claims.logs.CookieHidingReporterFilter"
+# Error e-mails are sent even for a request whose data Django refuses to read.
 DEFAULT_EXCEPTION_REPORTER = "claims.logs.RequestProofExceptionReporter"
 # Links made outside a request (the add_member command) start with this.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.utils.html import escape
 from django.utils.log import AdminEmailHandler
-from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
+from django.views.debug import ExceptionReporter
 
 # Asked every few seconds by load balancers and scrapers.
 PROBE_PATHS = frozenset({"/healthz", "/metrics"})
@@ -80,6 +80,14 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record):
         record.request_id = _request_id.get() or "-"
         return True
+
+
+def loggable_path(request):
+    """The request's path for a log line, with a one-time token in it (a set-password link's)
+    replaced: whoever reads the logs could use it before the member does."""
+    match = getattr(request, "resolver_match", None)
+    token = match.kwargs.get("token") if match else None
+    return request.path.replace(token, REDACTED) if token else request.path
 
 
 def secret_values():
@@ -216,17 +224,6 @@ class RedactingAdminEmailHandler(AdminEmailHandler):
             html_message=html_message,
             **kwargs,
         )
-
-
-class CookieHidingReporterFilter(SafeExceptionReporterFilter):
-    """Django's filter for error reports, with the value of every cookie hidden.
-
-    Django hides only cookies whose names sound secret: the session cookie ("sessionid")
-    would be shown in full, and whoever reads an error e-mail could sign in with it.
-    """
-
-    def get_safe_cookies(self, request):
-        return {name: self.cleansed_substitute for name in getattr(request, "COOKIES", {})}
 
 
 class RequestProofExceptionReporter(ExceptionReporter):

@@ -40,16 +40,17 @@ def _log_request(request, response, seconds):
         # Probes come every few seconds: only a failing one is worth a line.
         level = logging.WARNING if response.status_code >= 500 else logging.DEBUG
     user = getattr(request, "user", None)
+    path = logs.loggable_path(request)
     logger.log(
         level,
         "%s %s %s %.0f ms",
         request.method,
-        request.path,
+        path,
         response.status_code,
         seconds * 1000,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": path,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 1),
             "user_id": user.pk if user is not None and user.is_authenticated else None,
