@@ -56,6 +56,7 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_APPLIED_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 422, 429})
 
 UPSTREAM_TEXT_LIMIT = 300
+FIELD_NAME_SHOWN = 80
 MAX_UPSTREAM_MESSAGES = 10
 READ_CHUNK_BYTES = 64 * 1024
 
@@ -187,6 +188,9 @@ class Outcome:
 
 class _FieldError(ValueError):
     def __init__(self, name, problem):
+        # A name can hold a key the API chose (a translation's): shown and logged, it must
+        # not forge a log line or flood a message.
+        name = clean_upstream_text(name)[:FIELD_NAME_SHOWN]
         super().__init__(name, problem)
         self.name = name
         self.problem = problem
@@ -446,7 +450,7 @@ def _upstream_messages(data, secret, prefix="", depth=0):
         for key, value in data.items():
             if key == "code" and not prefix:
                 continue
-            name = clean_upstream_text(key, secret)[:80]
+            name = clean_upstream_text(key, secret)[:FIELD_NAME_SHOWN]
             if not prefix and name in ("detail", "non_field_errors"):
                 name = ""
             elif prefix:

@@ -506,3 +506,20 @@ def test_the_field_limits_are_the_widths_of_the_columns_that_store_them():
 
     assert CLAIM_FIELD_LIMITS == widths
     assert REASON_TYPE_LIMIT == ClaimReason._meta.get_field("type").max_length
+
+
+def test_a_field_name_the_api_chose_is_cleaned_in_the_error_and_the_log(upstream, caplog):
+    forged = "en-us\n2031-01-01 INFO claims.sync sync finished: all is well" + "x" * 200
+    results = upstream.find_claims()[:1]
+    results[0]["reason"] = {"id": None, "subject": "x", "translations": {forged: 5}}
+    upstream.faults.respond_next(1, body=page_body(results, 1), path_contains=CLAIMS)
+
+    error, _ = timed_failing_sync(BadResponse)
+
+    shown = "reason.translations.en-us 2031-01-01 INFO claims.sync sync finished: all is well"
+    shown += "x" * (80 - len(shown))
+    assert error.message == (
+        f"The Seller Center sent a claim ClaimDesk cannot read (page 1, item 1): {shown} "
+        "is not a string."
+    )
+    assert not [r for r in caplog.records if "\n" in r.getMessage()]
