@@ -204,14 +204,16 @@ class ImageURLsField(forms.Field):
 
 def is_https_url(url):
     """An absolute https:// URL with a host, free of spaces and of characters that cannot be
-    stored (NUL) or that disguise what is shown (controls, bidirectional overrides)."""
+    stored (NUL) or that disguise what is shown (controls, bidirectional overrides), and with
+    no user name or password in it, which would be sent on to the Seller Center."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         return False
     readable = all(c.isprintable() and not c.isspace() for c in url)
-    return parts.scheme == "https" and bool(parts.hostname) and readable
+    credentials = parts.username is not None or parts.password is not None
+    return parts.scheme == "https" and bool(parts.hostname) and readable and not credentials
 
 
 class RejectForm(forms.Form):

@@ -11,9 +11,7 @@ pytestmark = pytest.mark.django_db
 def claim(sandbox):
     sync_everything()
     target = Claim.objects.filter(type="refund").exclude(return_code="").first()
-    sandbox.update_claim(
-        target.pk, detail="Kargo KIRIK geldi.\nIşık yanmıyor, iade istiyorum."
-    )
+    sandbox.update_claim(target.pk, detail="Kargo KIRIK geldi.\nIşık yanmıyor, iade istiyorum.")
     sync_everything()
     return target
 

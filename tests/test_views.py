@@ -185,6 +185,10 @@ def test_a_reject_sends_the_reason_and_both_image_urls(client, member, waiting_c
         ({"reason": "x" * 501}, "at most 500 characters"),
         ({"reason": "Used", "images": ["http://img.example.com/a.jpg"]}, "must be a full https"),
         ({"reason": "Used", "images": ["javascript:alert(1)"]}, "must be a full https"),
+        (
+            {"reason": "Used", "images": ["https://user:pw@img.example.com/a.jpg"]},
+            "must be a full",
+        ),
         ({"reason": "Used", "images": ["https://e.com/" + "a" * 2000]}, "longer than 2000"),
         (
             {"reason": "Used", "images": [f"https://e.com/{n}.jpg" for n in range(11)]},

@@ -50,9 +50,7 @@ class Command(BaseCommand):
     def _start_sandbox(self, claims):
         port = settings.SANDBOX_PORT
         if _port_open(port):
-            raise CommandError(
-                f"Port {port} is taken; stop what runs there or set SANDBOX_PORT."
-            )
+            raise CommandError(f"Port {port} is taken; stop what runs there or set SANDBOX_PORT.")
         child = self._spawn("sandbox", "--live", f"--claims={claims}", f"--port={port}")
         deadline = time.monotonic() + 60
         while not _port_open(port):
