@@ -18,14 +18,13 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchsetup import recreate_database, setup_django
+
 BENCH_DB = "claimdesk_bench_audit"
 CLAIMS = 20_000
 AGENTS = 40
@@ -83,29 +82,7 @@ def prepare_database(keep=False):
     )
     if keep:
         return
-    for statement in (f"DROP DATABASE IF EXISTS {BENCH_DB}", f"CREATE DATABASE {BENCH_DB}"):
-        subprocess.run(["psql", "-qh", "127.0.0.1", "-U", "postgres", "-c", statement], check=True)
-
-
-def setup_django():
-    # This folder also holds bench/queue.py, named like the standard library's queue module,
-    # which Django imports: take the script's own folder off the path first.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "claimdesk.settings")
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # No collectstatic here, so the manifest storage would have nothing to look up.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    call_command("migrate", verbosity=0)
+    recreate_database(BENCH_DB)
 
 
 def make_people():
